@@ -1,0 +1,46 @@
+"""The one place keras_egl imports Keras.
+
+keras_egl is built on the Keras 2 API (``tf_keras``): Spektral 1.3.1 and
+``tfp.layers`` break under Keras 3 (see ``docs/ARCHITECTURE.md``). TensorFlow
+binds ``tf.keras`` once, at its first import, according to the environment
+variable ``TF_USE_LEGACY_KERAS``; so this module sets it *before* importing
+TensorFlow and refuses to continue if TensorFlow was already imported with
+Keras 3 bound. Every other module does ``from keras_egl._keras import keras, tf``.
+"""
+
+import os
+import sys
+
+_ALREADY_IMPORTED = "tensorflow" in sys.modules
+if not _ALREADY_IMPORTED:
+    os.environ["TF_USE_LEGACY_KERAS"] = "1"
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import tensorflow as tf  # noqa: E402
+
+try:
+    import tf_keras as keras  # noqa: E402
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    raise ImportError(
+        "keras_egl needs the Keras 2 package `tf-keras` (pip install 'tf-keras==2.21.*')."
+    ) from exc
+
+
+def _tf_keras_is_legacy():
+    # `tf.keras` is a lazy module; its version string tells which Keras it bound.
+    try:
+        version = tf.keras.__version__
+    except Exception:  # pragma: no cover
+        return False
+    return str(version).startswith("2.")
+
+
+if _ALREADY_IMPORTED and not _tf_keras_is_legacy():
+    raise ImportError(
+        "TensorFlow was imported before keras_egl with Keras 3 bound to tf.keras "
+        f"(tf.keras.__version__ = {getattr(tf.keras, '__version__', '?')!r}). keras_egl needs the "
+        "Keras 2 API (tf_keras): either `import keras_egl` before `import tensorflow`, "
+        "or set the environment variable TF_USE_LEGACY_KERAS=1 before starting Python."
+    )
+
+__all__ = ["keras", "tf"]

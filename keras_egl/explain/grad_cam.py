@@ -1,0 +1,125 @@
+"""Grad-CAM (Selvaraju et al., ICCV 2017) as a differentiable, batched op.
+
+For activations ``A ∈ R^{B×H×W×C}`` of a layer and a per-sample score ``y^c``:
+
+    α_k = 1/(HW) Σ_ij ∂y^c/∂A_ijk                       (channel weights)
+    M   = ReLU(Σ_k α_k A_k)                              (``relu=True``)
+    M̂   = normalize(M)                                   ("minmax" | "max" | None)
+
+Two training semantics, which the original methods differ on:
+
+* ``weights="detached"`` — ``α`` is a constant and the loss flows only through
+  ``A`` (GRADIA and RES: PyTorch Grad-CAM via ``backward()`` without
+  ``create_graph``);
+* ``weights="second_order"`` — ``α`` stays differentiable (double
+  backpropagation; GNES and RRR-style).
+
+The explanation is computed from the *same* forward pass as the outputs (see
+:class:`keras_egl.explain.activations.ActivationModel`); no second pass.
+"""
+
+from keras_egl._keras import tf
+from keras_egl.explain.activations import ActivationModel
+from keras_egl.explain.masks import normalize_map
+from keras_egl.explain.targets import select_target
+
+WEIGHTS = ("detached", "second_order")
+UPSAMPLE = (None, "bilinear", "nearest")
+
+
+def _check_choice(name, value, choices):
+    if value not in choices:
+        raise ValueError(f"`{name}` must be one of {choices}; got {value!r}.")
+
+
+def cam_from_gradients(activations, gradients, weights="detached", relu=True,
+                       normalize="minmax", size=None, method="bilinear"):
+    """Grad-CAM map from activations ``(B, *S, C)`` and ``∂y/∂A`` of the same shape.
+
+    Args:
+      activations: ``(B, H, W, C)`` (or any ``(B, *spatial, C)``).
+      gradients: ``∂y^c/∂A``, same shape.
+      weights: ``"detached"`` or ``"second_order"`` (see module docstring).
+      relu: apply ReLU to the weighted sum.
+      normalize: ``"minmax"``, ``"max"`` or ``None``; NaN-safe (a constant map → 0).
+      size: optional ``(H_out, W_out)`` to upsample the map to (2-D maps only).
+      method: ``"bilinear"`` or ``"nearest"`` for upsampling.
+
+    Returns:
+      ``(B, *spatial)`` maps (``(B, H_out, W_out)`` if ``size``).
+    """
+    _check_choice("weights", weights, WEIGHTS)
+    _check_choice("method", method, UPSAMPLE[1:])
+    activations = tf.convert_to_tensor(activations)
+    if activations.shape.rank is not None and activations.shape.rank < 3:
+        raise ValueError("`activations` must be (batch, *spatial, channels); got shape "
+                         f"{activations.shape}.")
+    if gradients is None:
+        raise ValueError("`gradients` is None: the explained layer has no gradient path to the score.")
+    if gradients.shape != activations.shape and gradients.shape.is_fully_defined() \
+            and activations.shape.is_fully_defined():
+        raise ValueError(f"`gradients` shape {gradients.shape} must equal `activations` shape "
+                         f"{activations.shape}.")
+    spatial_axes = list(range(1, activations.shape.rank - 1))
+    alpha = tf.reduce_mean(gradients, axis=spatial_axes, keepdims=True)
+    if weights == "detached":
+        alpha = tf.stop_gradient(alpha)
+    cam = tf.reduce_sum(alpha * activations, axis=-1)
+    if relu:
+        cam = tf.nn.relu(cam)
+    if size is not None:
+        if cam.shape.rank != 3:
+            raise ValueError(f"`size` upsampling needs 2-D maps; got maps of shape {cam.shape}.")
+        cam = tf.image.resize(cam[..., None], size, method=method)[..., 0]
+    if normalize is not None:
+        cam = normalize_map(cam, normalize)
+    return cam
+
+
+def grad_cam(model, x, layer_name, target="pred", y=None, weights="detached", relu=True,
+             normalize="minmax", upsample=None, from_logits=True, quantity="logit",
+             training=False, return_outputs=False):
+    """Batched Grad-CAM of ``model`` at ``layer_name`` for ``x``.
+
+    Args:
+      model: a Keras model (functional, Sequential or subclassed) — or an
+        :class:`ActivationModel` already bound to the layer.
+      x: input batch.
+      layer_name: the convolutional layer to explain (e.g. ``"conv5_block3_out"``).
+      target: ``"pred"``, ``"true"`` (needs ``y``), a class index / vector /
+        one-hot; see :func:`keras_egl.explain.targets.select_target`.
+      y: labels for ``target="true"``.
+      weights: ``"detached"`` (GRADIA/RES) or ``"second_order"`` (GNES).
+      relu: ReLU on the weighted sum (standard Grad-CAM; GRADIA's training map
+        is min–max normalised after ReLU).
+      normalize: ``"minmax"``, ``"max"`` or ``None``.
+      upsample: ``None`` or ``"bilinear"``/``"nearest"`` to resize to the input's
+        spatial size.
+      from_logits, quantity: how the class score is read (``"logit"`` = y^c before softmax).
+      training: passed to the model.
+      return_outputs: also return the outputs of the same forward pass.
+
+    Returns:
+      maps ``(B, H, W)`` (and the outputs if ``return_outputs``).
+
+    Example:
+      >>> cams = grad_cam(model, images, "conv5_block3_out", target="true", y=labels,
+      ...                 upsample="bilinear")
+    """
+    _check_choice("upsample", upsample, UPSAMPLE)
+    fwd = model if isinstance(model, ActivationModel) else ActivationModel(model, layer_name)
+    x = tf.convert_to_tensor(x)
+    with tf.GradientTape() as tape:
+        outputs, acts = fwd(x, training=training)
+        tape.watch(acts)
+        score = tf.reduce_sum(select_target(outputs, target, y=y, from_logits=from_logits,
+                                            quantity=quantity))
+    grads = tape.gradient(score, acts)
+    size = None
+    if upsample is not None:
+        if x.shape.rank != 4:
+            raise ValueError(f"`upsample` needs image inputs (B, H, W, C); got `x` of shape {x.shape}.")
+        size = tuple(x.shape[1:3])
+    cam = cam_from_gradients(acts, grads, weights=weights, relu=relu, normalize=normalize,
+                             size=size, method=upsample or "bilinear")
+    return (cam, outputs) if return_outputs else cam

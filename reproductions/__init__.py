@@ -1,0 +1,1 @@
+"""Reproductions of the published tables; run with ``python -m reproductions``."""

@@ -1,0 +1,41 @@
+"""Command line: ``python -m reproductions list | run NAME [NAME ...] [--quick] ...``."""
+
+import argparse
+import sys
+from pathlib import Path
+
+from reproductions._harness import RunContext, discover, run_one
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m reproductions", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="list the reproductions")
+    run = sub.add_parser("run", help="run one or more reproductions ('all' runs every one)")
+    run.add_argument("names", nargs="+")
+    run.add_argument("--quick", action="store_true", help="tiny data and few epochs (what CI runs)")
+    run.add_argument("--runs", type=int, default=None, help="repetitions (default: the reproduction's)")
+    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--out", type=Path, default=Path("results"))
+    run.add_argument("--data-dir", type=Path, default=None, help="local directory with full data sets")
+    run.add_argument("--quiet", action="store_true")
+    args = parser.parse_args(argv)
+
+    registry = discover()
+    if args.command == "list":
+        for name, mod in registry.items():
+            print(f"{name:32s} {mod.TITLE}")
+        return 0
+    names = list(registry) if args.names == ["all"] else args.names
+    unknown = [n for n in names if n not in registry]
+    if unknown:
+        parser.error(f"unknown reproduction(s) {unknown}; known: {sorted(registry)}")
+    ctx = RunContext(quick=args.quick, runs=args.runs, seed=args.seed, out=args.out,
+                     data_dir=args.data_dir, verbose=0 if args.quiet else 1)
+    for name in names:
+        run_one(registry[name], ctx)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
