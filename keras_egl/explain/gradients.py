@@ -9,7 +9,7 @@ what an input-gradient penalty trains through; pass ``stop_gradient=True`` to
 get a constant.
 """
 
-from keras_egl._keras import keras, tf
+from keras_egl._keras import tf
 from keras_egl.explain.targets import select_target
 
 

@@ -48,6 +48,41 @@ def annotation_flags(mask, explicit=None):
     return tf.cast(tf.reduce_any(tf.not_equal(mask, 0), axis=axes), tf.float32)
 
 
+def _assert_finite(t):
+    if not t.dtype.is_floating:
+        return t
+    if tf.executing_eagerly():
+        if not bool(tf.reduce_all(tf.math.is_finite(t))):
+            raise ValueError(f"the model input contains NaN or infinite values (shape {t.shape}).")
+        return t
+    return tf.debugging.assert_all_finite(t, "the model input `x` contains NaN or infinite values")
+
+
+def check_annotation(mask, like, name, spatial_rank=None):
+    """Validate an annotation ``mask`` against the tensor it annotates.
+
+    ``like`` is the tensor (input, map or activations) the mask must match on
+    batch and spatial axes (the first ``1 + spatial_rank`` axes; all of
+    ``like``'s axes when ``spatial_rank`` is None). A trailing channel axis of
+    size 1 on either side is tolerated. Raises ``ValueError`` naming ``name``
+    with both shapes — never broadcasts silently.
+    """
+    mask = tf.convert_to_tensor(mask)
+    if not (mask.dtype.is_floating or mask.dtype.is_integer or mask.dtype == tf.bool):
+        raise TypeError(f"`{name}` must be a numeric or boolean mask; got dtype {mask.dtype.name}.")
+    ms, ls = mask.shape, like.shape
+    n = (ls.rank if spatial_rank is None else 1 + spatial_rank)
+    m_dims = ms.as_list()
+    l_dims = ls.as_list()[:n]
+    if len(m_dims) == n + 1 and m_dims[-1] == 1:
+        m_dims = m_dims[:-1]
+    if len(m_dims) != n or any(a is not None and b is not None and a != b
+                               for a, b in zip(m_dims, l_dims)):
+        raise ValueError(f"`{name}` has shape {ms} but must match {tuple(l_dims)} "
+                         f"(batch and spatial axes of the annotated tensor of shape {ls}).")
+    return mask[..., 0] if len(ms) == n + 1 else mask
+
+
 class ExplanationContext:
     """What an :class:`ExplanationTerm` sees in one train/test step.
 
@@ -179,6 +214,11 @@ class ExplanationTerm:
         return cls(**config)
 
 
+class _Untracked:
+    def __init__(self, **kwargs):
+        self.__dict__.update(kwargs)
+
+
 @keras.saving.register_keras_serializable(package="keras_egl")
 class ExplanationGuidedModel(keras.Model):
     """A Keras model trained with explanation terms beside its task loss.
@@ -197,6 +237,9 @@ class ExplanationGuidedModel(keras.Model):
         signature. Defaults to Grad-CAM of ``explained_layer`` on the predicted
         class (min–max, upsampled to the input) when a layer is named, else the
         input gradient of the predicted class's logit.
+      check_finite: assert that model inputs hold no NaN/inf in every step
+        (an ``InvalidArgumentError`` naming ``x`` inside ``fit``; a ``ValueError``
+        when called eagerly) instead of training into a NaN loss.
       explanation_metrics: list of ``keras.metrics.Metric`` or ``(metric,
         mask_keys)`` pairs; each is updated as
         ``metric.update_state(*annotations[mask_keys], maps, sample_weight=flags)``
@@ -211,7 +254,7 @@ class ExplanationGuidedModel(keras.Model):
     """
 
     def __init__(self, model, terms=(), explained_layer=None, input_key="x", from_logits=True,
-                 explainer=None, explanation_metrics=(), **kwargs):
+                 explainer=None, explanation_metrics=(), check_finite=True, **kwargs):
         super().__init__(**kwargs)
         if not isinstance(model, keras.Model):
             raise TypeError(f"`model` must be a keras.Model; got {type(model).__name__}.")
@@ -230,16 +273,22 @@ class ExplanationGuidedModel(keras.Model):
         self.explained_layer = explained_layer
         self.input_key = input_key
         self.from_logits = bool(from_logits)
+        self.check_finite = bool(check_finite)
         self._explainer = explainer
         self._activation_model = ActivationModel(model, explained_layer) if explained_layer else None
-        self._metric_specs = []
+        specs = []
         for spec in explanation_metrics:
             metric, keys = (spec, ("mask",)) if isinstance(spec, keras.metrics.Metric) else spec
-            self._metric_specs.append((metric, tuple([keys] if isinstance(keys, str) else keys)))
-        self._total_tracker = keras.metrics.Mean(name="loss")
-        self._task_tracker = keras.metrics.Mean(name="task_loss")
-        self._reg_tracker = keras.metrics.Mean(name="regularization_loss")
-        self._term_trackers = [keras.metrics.Mean(name=t.name) for t in terms]
+            specs.append((metric, tuple([keys] if isinstance(keys, str) else keys)))
+        # Held in a plain object so Keras does not track the metric variables as
+        # model weights (they would end up in get_weights() and checkpoints).
+        self._state = _Untracked(
+            metric_specs=specs,
+            total=keras.metrics.Mean(name="loss"),
+            task=keras.metrics.Mean(name="task_loss"),
+            reg=keras.metrics.Mean(name="regularization_loss"),
+            terms=[keras.metrics.Mean(name=t.name) for t in terms],
+        )
 
     # ------------------------------------------------------------------ I/O
     def split_inputs(self, inputs):
@@ -260,7 +309,7 @@ class ExplanationGuidedModel(keras.Model):
 
     # -------------------------------------------------------------- forward
     def _needs_tape(self):
-        return bool(self.terms) or bool(self._metric_specs)
+        return bool(self.terms) or bool(self._state.metric_specs)
 
     def forward(self, inputs, y=None, sample_weight=None, training=False):
         """One forward pass returning ``(outputs, ExplanationContext)``.
@@ -269,6 +318,9 @@ class ExplanationGuidedModel(keras.Model):
         terms can take input and layer gradients without a second pass.
         """
         x, annotations = self.split_inputs(inputs)
+        x = tf.nest.map_structure(tf.convert_to_tensor, x)
+        if self.check_finite:
+            x = tf.nest.map_structure(_assert_finite, x)
         tape = tf.GradientTape(persistent=True)
         with tape:
             for t in tf.nest.flatten(x):
@@ -304,11 +356,11 @@ class ExplanationGuidedModel(keras.Model):
         return outputs, ctx, task, reg, values, total, total / n_rep
 
     def _update_trackers(self, task, reg, values, total):
-        self._task_tracker.update_state(task)
-        self._total_tracker.update_state(total)
+        self._state.task.update_state(task)
+        self._state.total.update_state(total)
         if self.losses:
-            self._reg_tracker.update_state(reg)
-        for t, tracker in zip(self.terms, self._term_trackers):
+            self._state.reg.update_state(reg)
+        for t, tracker in zip(self.terms, self._state.terms):
             tracker.update_state(values[t.name])
 
     def train_step(self, data):
@@ -329,19 +381,19 @@ class ExplanationGuidedModel(keras.Model):
 
     def _results(self, inputs, y, outputs, sample_weight, ctx):
         self.compiled_metrics.update_state(y, outputs, sample_weight)
-        if ctx is not None and self._metric_specs:
+        if ctx is not None and self._state.metric_specs:
             self._update_explanation_metrics(ctx)
         logs = {}
         for m in self.metrics:
-            if m is self._reg_tracker and not self.losses:
+            if m is self._state.reg and not self.losses:
                 continue
-            if m.name == "loss" and m is not self._total_tracker:
+            if m.name == "loss" and m is not self._state.total:
                 continue  # compiled_loss's own tracker: reported as task_loss
             logs[m.name] = m.result()
         return logs
 
     def _update_explanation_metrics(self, ctx):
-        present = [(m, keys) for m, keys in self._metric_specs if keys[0] in ctx.inputs]
+        present = [(m, keys) for m, keys in self._state.metric_specs if keys[0] in ctx.inputs]
         if not present:
             return
         maps = tf.stop_gradient(self.explainer(ctx))
@@ -351,8 +403,8 @@ class ExplanationGuidedModel(keras.Model):
 
     @property
     def metrics(self):
-        ms = [self._total_tracker, self._task_tracker, self._reg_tracker] + self._term_trackers
-        ms += [m for m, _ in self._metric_specs]
+        ms = [self._state.total, self._state.task, self._state.reg] + self._state.terms
+        ms += [m for m, _ in self._state.metric_specs]
         if self.compiled_metrics is not None:
             ms += [m for m in self.compiled_metrics.metrics]
         if self.compiled_loss is not None:
@@ -389,6 +441,7 @@ class ExplanationGuidedModel(keras.Model):
             "explained_layer": self.explained_layer,
             "input_key": self.input_key,
             "from_logits": self.from_logits,
+            "check_finite": self.check_finite,
             "name": self.name,
         }
 

@@ -1,0 +1,6 @@
+"""Differentiable, batched explanations (input gradients, Grad-CAM) and mask utilities."""
+
+from keras_egl.explain.activations import ActivationModel, find_layer  # noqa: F401
+from keras_egl.explain.grad_cam import cam_from_gradients, grad_cam  # noqa: F401
+from keras_egl.explain.gradients import input_gradients  # noqa: F401
+from keras_egl.explain.targets import class_weights, select_target  # noqa: F401
