@@ -130,9 +130,8 @@ def select_target(outputs, target="pred", y=None, from_logits=True, quantity="lo
         if not from_logits:
             raise ValueError("quantity='logit' needs logits; the model outputs probabilities "
                              "(from_logits=False): use quantity='prob' or 'log_prob'.")
+        # A single logit z scores class 1 as z and class 0 as -z (Captum's convention).
         scores = outputs if outputs.shape[-1] > 1 else tf.concat([-outputs, outputs], -1)
-        if outputs.shape[-1] == 1:
-            scores = scores / 2.0  # ±z/2 keeps the logit gap between the two classes equal to z
     elif quantity == "prob":
         scores = _probs(outputs, from_logits)
     else:
