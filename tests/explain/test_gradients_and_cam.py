@@ -163,3 +163,13 @@ def test_bad_layer_and_options():
         grad_cam(model, x, "conv", upsample="cubic")
     with pytest.raises(TypeError, match="layer_name"):
         grad_cam(model, x, 3)
+
+
+def test_layer_without_gradient_path_is_reported():
+    inp = keras.Input((6, 6, 1))
+    used = keras.layers.Conv2D(2, 3, name="used")(inp)
+    keras.layers.Conv2D(2, 3, name="dead")(inp)  # built, but the output does not depend on it
+    out = keras.layers.Dense(2)(keras.layers.GlobalAveragePooling2D()(used))
+    model = keras.Model(inp, out)
+    with pytest.raises(ValueError, match="dead|gradient path"):
+        grad_cam(model, np.zeros((1, 6, 6, 1), np.float32), "dead")
