@@ -1,0 +1,1 @@
+"""Scripts that turn downloaded raw data sets into the formats keras_egl's loaders read."""
