@@ -1,0 +1,26 @@
+"""Explanation metrics: functions and streaming ``keras.metrics.Metric`` objects."""
+
+from keras_egl.metrics.explanation import (  # noqa: F401
+    AnnotatedMeanMetric,
+    AttributionOverlap,
+    ExplanationF1,
+    ExplanationIoU,
+    ExplanationPrecision,
+    ExplanationRecall,
+    PointingGame,
+    attribution_overlap,
+    explanation_iou,
+    explanation_precision_recall_f1,
+    normalize_maps,
+    pointing_game,
+)
+from keras_egl.metrics.graph import (  # noqa: F401
+    EdgeExplanationMAE,
+    EdgeExplanationMSE,
+    NodeExplanationMAE,
+    NodeExplanationMSE,
+    edge_explanation_mae,
+    edge_explanation_mse,
+    node_explanation_mae,
+    node_explanation_mse,
+)
