@@ -30,107 +30,37 @@ import numpy as np
 
 from keras_egl._keras import keras, tf
 from keras_egl.explain.masks import _pair
+from keras_egl.explain.targets import QUANTITIES, class_weights, select_target
 
-QUANTITIES = ("logit", "prob", "log_prob")
 IG_METHODS = ("riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid", "gausslegendre")
 
 
 # --------------------------------------------------------------------------- target / score
 
 
-def _n_classes(outputs):
-    k = outputs.shape[-1]
-    return 2 if k == 1 else int(k)
-
-
 def _target_weights(outputs, target, from_logits=True):
     """``(B, K)`` float matrix selecting each sample's class (``K = 2`` for one unit)."""
-    b = outputs.shape[0]
-    k = _n_classes(outputs)
-    if isinstance(target, str):
-        if target != "pred":
-            raise ValueError(
-                f"`target` must be 'pred', a class index, an int vector (B,) or a one-hot "
-                f"matrix (B, K); got {target!r}."
-            )
-        if outputs.shape[-1] == 1:
-            idx = tf.cast(outputs[:, 0] > (0.0 if from_logits else 0.5), tf.int32)
-        else:
-            idx = tf.argmax(outputs, axis=-1, output_type=tf.int32)
-        return tf.one_hot(idx, k, dtype=outputs.dtype)
-    if isinstance(target, (bool, np.bool_)) or target is None:
-        raise TypeError(f"`target` must be 'pred', an int, an int vector or a one-hot matrix; got {target!r}.")
-    if isinstance(target, (int, np.integer)):
-        if not 0 <= int(target) < k:
-            raise ValueError(f"`target` class index must be in [0, {k}); got {int(target)}.")
-        return tf.one_hot(tf.fill([b], int(target)), k, dtype=outputs.dtype)
-    t = np.asarray(target.numpy() if hasattr(target, "numpy") else target)
-    if t.ndim == 2 and t.shape == (b, k) and k > 1 and t.dtype.kind == "f":
-        if not np.all(np.isfinite(t)):
-            raise ValueError("`target` (one-hot matrix) contains NaN or infinite values.")
-        return tf.constant(t, dtype=outputs.dtype)
-    if t.ndim == 2 and t.shape == (b, 1):
-        t = t[:, 0]
-    if t.ndim == 2 and t.shape == (b, k) and k > 1:  # integer one-hot
-        return tf.constant(t, dtype=outputs.dtype)
-    if t.ndim != 1 or t.shape[0] != b:
+    if isinstance(target, str) and target != "pred":
         raise ValueError(
-            f"`target` must be 'pred', an int, an int vector of shape ({b},) or a one-hot "
-            f"matrix of shape ({b}, {k}); got an array of shape {t.shape}."
+            f"`target` must be 'pred', a class index, an int vector (B,) or a one-hot "
+            f"matrix (B, K); got {target!r}."
         )
-    if t.dtype.kind == "f":
-        if not np.all(np.isfinite(t)) or not np.all(t == np.round(t)):
-            raise ValueError(f"`target` class indices must be whole numbers; got {t}.")
-        t = t.astype(np.int64)
-    if t.dtype.kind not in "iu":
-        raise TypeError(f"`target` class indices must be integers; got dtype {t.dtype}.")
-    if t.size and (t.min() < 0 or t.max() >= k):
-        raise ValueError(f"`target` class indices must be in [0, {k}); got min {t.min()}, max {t.max()}.")
-    return tf.one_hot(t.astype(np.int32), k, dtype=outputs.dtype)
-
-
-def _is_weight_matrix(target, outputs):
-    return (isinstance(target, tf.Tensor) and target.dtype.is_floating and target.shape.rank == 2
-            and target.shape[-1] == _n_classes(outputs) and target.shape[0] == outputs.shape[0])
+    return class_weights(outputs, target, from_logits=from_logits)
 
 
 def _class_score(outputs, target, from_logits=True, quantity="logit"):
     """Per-sample scalar ``(B,)``: the ``quantity`` of the ``target`` class.
 
-    ``target`` is ``"pred"``, an int, an int vector ``(B,)`` or a one-hot /
-    soft matrix ``(B, K)``; ``quantity`` is ``"logit"`` (needs logits),
-    ``"prob"`` or ``"log_prob"``. A ``(B, 1)`` or ``(B,)`` output ``z`` is a
-    sigmoid unit: class 1's logit score is ``z`` and class 0's is ``−z`` (so
-    IG's completeness reads ``Σ IG = z(x) − z(x')``, Captum's convention;
-    :func:`keras_egl.explain.targets.select_target` uses ``±z/2`` instead),
-    probabilities ``σ(±z)``. Private: the shared target selection lives in
-    :mod:`keras_egl.explain.targets`.
+    ``target`` is ``"pred"``, an int, an int vector ``(B,)`` or a (resolved)
+    one-hot / soft matrix ``(B, K)``; scoring is
+    :func:`keras_egl.explain.targets.select_target`'s (a single unit ``z``
+    scores class 1 as ``z`` and class 0 as ``−z``, so IG's completeness reads
+    ``Σ IG = z(x) − z(x')``, Captum's convention).
     """
     outputs = _check_outputs(outputs)
     if quantity not in QUANTITIES:
         raise ValueError(f"`quantity` must be one of {QUANTITIES}; got {quantity!r}.")
-    if quantity == "logit" and not from_logits:
-        raise ValueError(
-            "quantity='logit' needs a model that outputs logits; with from_logits=False use "
-            "quantity='prob' or 'log_prob'."
-        )
-    if _is_weight_matrix(target, outputs):
-        weights = target  # already resolved (the attributions resolve "pred" once, at x)
-    else:
-        weights = _target_weights(outputs, target, from_logits)
-    single = outputs.shape[-1] == 1
-    if quantity == "logit":
-        scores = tf.concat([-outputs, outputs], -1) if single else outputs
-    elif from_logits:
-        if single:
-            pair = tf.concat([-outputs, outputs], -1)
-            scores = tf.sigmoid(pair) if quantity == "prob" else tf.math.log_sigmoid(pair)
-        else:
-            scores = tf.nn.softmax(outputs, -1) if quantity == "prob" else tf.nn.log_softmax(outputs, -1)
-    else:
-        probs = tf.concat([1.0 - outputs, outputs], -1) if single else outputs
-        scores = probs if quantity == "prob" else tf.math.log(tf.clip_by_value(probs, 1e-7, 1.0))
-    return tf.reduce_sum(scores * tf.cast(weights, scores.dtype), -1)
+    return select_target(outputs, target, from_logits=from_logits, quantity=quantity)
 
 
 # --------------------------------------------------------------------------- shared machinery

@@ -19,6 +19,8 @@ Targets:
   ``"logit"`` (default, Grad-CAM's pre-softmax y^c), ``"prob"`` or ``"log_prob"``.
 """
 
+import numpy as np
+
 from keras_egl._keras import tf
 
 NAMED_TARGETS = ("sum_log_prob", "max_prob", "max_log_prob", "sum_prob")
@@ -54,7 +56,8 @@ def class_weights(outputs, target, y=None, from_logits=True):
 
     ``target`` is ``"true"``, ``"pred"``, an int, an int vector ``(B,)`` or a
     one-hot/soft matrix ``(B, K)``. ``y`` (int labels ``(B,)``/``(B,1)`` or
-    one-hot ``(B, K)``) is needed for ``"true"``.
+    one-hot ``(B, K)``) is needed for ``"true"``. ``K = 2`` for a single
+    sigmoid output. Eager inputs are checked (whole numbers in ``[0, K)``, finite).
     """
     k = outputs.shape[-1]
     n_classes = 2 if k == 1 else k
@@ -68,21 +71,30 @@ def class_weights(outputs, target, y=None, from_logits=True):
         if target == "true":
             if y is None:
                 raise ValueError("target='true' needs the labels `y`; got y=None.")
-            return _labels_to_weights(y, n_classes, outputs.dtype, "y")
+            return _labels_to_weights(y, n_classes, outputs.dtype, "y", outputs.shape[0])
         raise ValueError(
             f"`target` must be one of {NAMED_TARGETS + CLASS_TARGETS}, a class index, "
             f"an int vector (B,) or a one-hot matrix (B, K); got {target!r}."
         )
-    if isinstance(target, (int,)) and not isinstance(target, bool):
-        if not 0 <= target < n_classes:
-            raise ValueError(f"`target` class index must be in [0, {n_classes}); got {target}.")
-        return tf.one_hot(tf.fill(tf.shape(outputs)[:1], target), n_classes, dtype=outputs.dtype)
-    return _labels_to_weights(target, n_classes, outputs.dtype, "target")
+    if isinstance(target, (bool, np.bool_)) or target is None:
+        raise TypeError(f"`target` must be a string, an int, an int vector or a one-hot matrix; "
+                        f"got {target!r}.")
+    if isinstance(target, (int, np.integer)):
+        if not 0 <= int(target) < n_classes:
+            raise ValueError(f"`target` class index must be in [0, {n_classes}); got {int(target)}.")
+        return tf.one_hot(tf.fill(tf.shape(outputs)[:1], int(target)), n_classes, dtype=outputs.dtype)
+    return _labels_to_weights(target, n_classes, outputs.dtype, "target", outputs.shape[0])
 
 
-def _labels_to_weights(labels, n_classes, dtype, name):
+def _labels_to_weights(labels, n_classes, dtype, name, batch=None):
     labels = tf.convert_to_tensor(labels)
+    if batch is not None and labels.shape.rank and labels.shape[0] is not None \
+            and labels.shape[0] != batch:
+        raise ValueError(f"`{name}` must have one entry per sample ({batch}); got shape {labels.shape}.")
     if labels.shape.rank == 2 and labels.shape[-1] == n_classes and n_classes > 1:
+        if labels.dtype.is_floating and tf.executing_eagerly() \
+                and not bool(tf.reduce_all(tf.math.is_finite(labels))):
+            raise ValueError(f"`{name}` (one-hot matrix) contains NaN or infinite values.")
         return tf.cast(labels, dtype)
     if labels.shape.rank == 2 and labels.shape[-1] == 1:
         labels = labels[:, 0]
@@ -91,8 +103,17 @@ def _labels_to_weights(labels, n_classes, dtype, name):
             f"`{name}` must be int labels (B,) / (B, 1) or one-hot (B, {n_classes}); "
             f"got shape {labels.shape}."
         )
+    if not (labels.dtype.is_integer or labels.dtype.is_floating or labels.dtype == tf.bool):
+        raise TypeError(f"`{name}` class indices must be integers; got dtype {labels.dtype.name}.")
+    if tf.executing_eagerly():
+        values = labels.numpy()
+        if values.size and (not np.all(np.isfinite(values)) or not np.all(values == np.round(values))):
+            raise ValueError(f"`{name}` class indices must be whole numbers; got {values}.")
+        if values.size and (values.min() < 0 or values.max() >= n_classes):
+            raise ValueError(f"`{name}` class indices must be in [0, {n_classes}); got min "
+                             f"{values.min()}, max {values.max()}.")
     if labels.dtype.is_floating:
-        labels = tf.cast(tf.round(labels), tf.int32)
+        labels = tf.round(labels)
     return tf.one_hot(tf.cast(labels, tf.int32), n_classes, dtype=dtype)
 
 
