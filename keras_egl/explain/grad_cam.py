@@ -33,7 +33,7 @@ def _check_choice(name, value, choices):
 
 
 def cam_from_gradients(activations, gradients, weights="detached", relu=True,
-                       normalize="minmax", size=None, method="bilinear"):
+                       normalize="minmax", size=None, method="bilinear", epsilon=0.0):
     """Grad-CAM map from activations ``(B, *S, C)`` and ``∂y/∂A`` of the same shape.
 
     Args:
@@ -44,6 +44,8 @@ def cam_from_gradients(activations, gradients, weights="detached", relu=True,
       normalize: ``"minmax"``, ``"max"`` or ``None``; NaN-safe (a constant map → 0).
       size: optional ``(H_out, W_out)`` to upsample the map to (2-D maps only).
       method: ``"bilinear"`` or ``"nearest"`` for upsampling.
+      epsilon: added to the normaliser's denominator (the RES code adds 1e-6;
+        0 = exact, still NaN-safe).
 
     Returns:
       ``(B, *spatial)`` maps (``(B, H_out, W_out)`` if ``size``).
@@ -72,7 +74,7 @@ def cam_from_gradients(activations, gradients, weights="detached", relu=True,
             raise ValueError(f"`size` upsampling needs 2-D maps; got maps of shape {cam.shape}.")
         cam = tf.image.resize(cam[..., None], size, method=method)[..., 0]
     if normalize is not None:
-        cam = normalize_map(cam, normalize)
+        cam = normalize_map(cam, normalize, epsilon=epsilon)
     return cam
 
 

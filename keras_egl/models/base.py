@@ -164,7 +164,7 @@ class ExplanationContext:
         return self._cache[key]
 
     def grad_cam(self, target="true", weights="detached", relu=True, normalize="minmax",
-                 upsample=None, quantity="logit"):
+                 upsample=None, quantity="logit", epsilon=0.0):
         """Batched Grad-CAM of the explained layer from this step's pass."""
         grads = self.layer_gradients(target, quantity)
         size = None
@@ -172,7 +172,8 @@ class ExplanationContext:
             x0 = tf.nest.flatten(self.x)[0]
             size = tuple(x0.shape[1:3])
         return cam_from_gradients(self.activations, grads, weights=weights, relu=relu,
-                                  normalize=normalize, size=size, method=upsample or "bilinear")
+                                  normalize=normalize, size=size, method=upsample or "bilinear",
+                                  epsilon=epsilon)
 
 
 @keras.saving.register_keras_serializable(package="keras_egl")
@@ -399,7 +400,10 @@ class ExplanationGuidedModel(keras.Model):
         maps = tf.stop_gradient(self.explainer(ctx))
         for metric, keys in present:
             flags = ctx.flags(keys[0])
-            metric.update_state(*[ctx.inputs[k] for k in keys], maps, sample_weight=flags)
+            first = ctx.inputs[keys[0]]
+            # A missing secondary mask (e.g. no negative annotation) is an empty mask.
+            masks = [ctx.inputs[k] if k in ctx.inputs else tf.zeros_like(first) for k in keys]
+            metric.update_state(*masks, maps, sample_weight=flags)
 
     @property
     def metrics(self):
