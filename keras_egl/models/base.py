@@ -384,13 +384,25 @@ class ExplanationGuidedModel(keras.Model):
         self.compiled_metrics.update_state(y, outputs, sample_weight)
         if ctx is not None and self._state.metric_specs:
             self._update_explanation_metrics(ctx)
+        return self.get_metrics_result()
+
+    def get_metrics_result(self):
+        """The logs: ``loss`` is the total; the compiled loss's own tracker is left out.
+
+        Keras rebuilds epoch logs from this method by metric name, so it must
+        agree with what the steps return.
+        """
         logs = {}
         for m in self.metrics:
             if m is self._state.reg and not self.losses:
                 continue
             if m.name == "loss" and m is not self._state.total:
-                continue  # compiled_loss's own tracker: reported as task_loss
-            logs[m.name] = m.result()
+                continue  # compiled_loss's own tracker: its value is reported as task_loss
+            result = m.result()
+            if isinstance(result, dict):
+                logs.update(result)
+            else:
+                logs[m.name] = result
         return logs
 
     def _update_explanation_metrics(self, ctx):

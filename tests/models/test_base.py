@@ -75,6 +75,9 @@ def test_fit_logs_every_term_and_total():
     egl = make([GradPenalty(weight=2.0), CamL1(weight=0.5)])
     hist = egl.fit({"x": x, "mask": mask}, y, batch_size=8, epochs=1, verbose=0).history
     assert set(hist) == {"loss", "task_loss", "grad_penalty", "cam_l1", "accuracy"}
+    # the epoch's `loss` is the minimised total, not the task loss alone
+    np.testing.assert_allclose(hist["loss"][0], hist["task_loss"][0] + 2.0 * hist["grad_penalty"][0]
+                               + 0.5 * hist["cam_l1"][0], rtol=1e-5)
     logs = egl.evaluate({"x": x, "mask": mask}, y, batch_size=32, verbose=0, return_dict=True)
     np.testing.assert_allclose(logs["loss"], logs["task_loss"] + 2.0 * logs["grad_penalty"] + 0.5 * logs["cam_l1"],
                                rtol=1e-5)
