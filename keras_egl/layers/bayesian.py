@@ -1,0 +1,537 @@
+"""Variational (Bayes-by-Backprop) layers with the local reparameterisation trick.
+
+Bekkemoen (2021), *Correcting Classification: A Bayesian Framework Using
+Explanation Feedback to Improve Classification Abilities* (NTNU master thesis,
+§2.5.6–2.5.7, §5.1; article arXiv:2105.02653 §2). Every weight **and bias** has
+a mean-field Gaussian posterior ``q(w) = N(μ, σ²)`` with ``σ = softplus(ρ) + ε``
+and a Gaussian prior ``N(0, s²)`` (``s = 0.1``, article §4). With the local
+reparameterisation trick (LRT; Kingma et al. 2015) a layer does not sample
+weights: it samples its **pre-activations** from their exact Gaussian
+distribution given the layer input ``Z``:
+
+    dense:  γ = Z·M + μ_b,          δ = Z²·σ_W² + σ_b²          (thesis Ex. 1)
+    conv:   γ = Z ∗ M + μ_b,        δ = Z² ∗ σ_W² + σ_b²        (thesis Ex. 2;
+                                     the thesis omits σ_b², the 2024 code keeps it)
+    U = γ + √δ · ε,   ε ~ N(0, 1) per example and unit.
+
+TensorFlow Probability has ``DenseLocalReparameterization`` but no
+convolutional LRT layer, and none of its layers exposes the activation moments
+``(γ, √δ)`` that Bekkemoen's feedback evidence needs (``P(a_F = 0 | X)`` is the
+density of this Gaussian at 0). These layers fill that gap while keeping TFP's
+conventions: a pluggable posterior, prior and divergence
+(``posterior_fn``, ``prior_fn``, ``divergence_fn``) and the KL added through
+``add_loss`` on every call, scaled by ``kl_weight`` (``1/n_train`` for the
+per-sample ELBO ``KL/n − E[log P(y|·)]`` of eq. 5.14).
+
+What the layers add beyond TFP:
+
+* ``return_moments=True`` returns ``(outputs, pre_activation, mean, stddev)``;
+  inside :func:`record_moments` the same tensors are stored on the layer (this
+  is how a model-level training step reads them from any functional or
+  subclassed model).
+* ``clamp_mask`` (or the :func:`clamp_preactivations` context) zeroes chosen
+  pre-activations *before* the activation: the evidence ``a_F = 0`` of eq. 5.13.
+* a mean-weights (deterministic) mode, switched by :func:`mean_weights` or
+  ``layer.set_mean_weights(True)`` without retracing (it is a variable).
+* ``σ`` underflow is clamped: ``stddev = √max(δ, min_stddev²)``, so
+  ``log N(0; γ, δ)`` is finite.
+"""
+
+import contextlib
+import warnings
+
+import numpy as np
+
+from keras_egl._keras import keras, tf
+import tensorflow_probability as tfp  # noqa: E402  (after _keras: binds Keras 2)
+
+tfd = tfp.distributions
+
+__all__ = [
+    "BayesianDense",
+    "BayesianConv2D",
+    "default_posterior_fn",
+    "default_divergence_fn",
+    "normal_prior_fn",
+    "bayesian_layers",
+    "set_kl_weight",
+    "mean_weights",
+    "clamp_preactivations",
+    "record_moments",
+]
+
+
+# --------------------------------------------------------------------------- pluggable parts
+
+
+@keras.saving.register_keras_serializable(package="keras_egl")
+def default_posterior_fn(loc, scale):
+    """Mean-field Gaussian posterior ``N(loc, scale²)`` (elementwise, not reduced)."""
+    return tfd.Normal(loc=loc, scale=scale)
+
+
+@keras.saving.register_keras_serializable(package="keras_egl")
+def default_divergence_fn(q, p, sample=None):
+    """``Σ KL(q ‖ p)`` via ``tfd.kl_divergence`` (closed form for Gaussians).
+
+    Signature follows TFP's ``kernel_divergence_fn(q, p, sample)``; ``sample`` is
+    ``None`` here because LRT layers never draw a weight sample.
+    """
+    del sample
+    return tf.reduce_sum(tfd.kl_divergence(q, p))
+
+
+@keras.saving.register_keras_serializable(package="keras_egl")
+class normal_prior_fn:  # noqa: N801 - used like a function factory
+    """Prior factory ``(dtype, shape) -> N(0, stddev²)`` (the article's ``N(0, 0.1² I)``).
+
+    Args:
+      stddev: prior standard deviation ``s`` (> 0).
+    """
+
+    def __init__(self, stddev=0.1):
+        stddev = float(stddev)
+        if not stddev > 0:
+            raise ValueError(f"`stddev` must be > 0; got {stddev!r}.")
+        self.stddev = stddev
+
+    def __call__(self, dtype, shape):
+        return tfd.Normal(loc=tf.zeros(shape, dtype), scale=tf.cast(self.stddev, dtype) * tf.ones(shape, dtype))
+
+    def get_config(self):
+        return {"stddev": self.stddev}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+def _serialize_fn(fn):
+    return None if fn is None else keras.saving.serialize_keras_object(fn)
+
+
+def _deserialize_fn(cfg):
+    return None if cfg is None else keras.saving.deserialize_keras_object(cfg)
+
+
+# --------------------------------------------------------------------------- base layer
+
+
+class _LRTLayer(keras.layers.Layer):
+    """Shared machinery of the LRT layers (weights, KL, modes, moments, clamping)."""
+
+    _warned_kl_weight = False  # class-level: warn once per process
+
+    def __init__(self, activation=None, use_bias=True, prior_stddev=0.1, posterior_rho_init=-4.0,
+                 kernel_mu_initializer="he_uniform", bias_mu_initializer="zeros", kl_weight=None,
+                 posterior_fn=None, prior_fn=None, divergence_fn=None, min_stddev=1e-6,
+                 sigma_epsilon=1e-8, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        prior_stddev = float(prior_stddev)
+        if not prior_stddev > 0:
+            raise ValueError(f"`prior_stddev` must be > 0; got {prior_stddev!r}.")
+        if not np.isfinite(float(posterior_rho_init)):
+            raise ValueError(f"`posterior_rho_init` must be finite; got {posterior_rho_init!r}.")
+        if not float(min_stddev) > 0:
+            raise ValueError(f"`min_stddev` must be > 0 (it keeps log N(0; μ, σ²) finite); got {min_stddev!r}.")
+        if kl_weight is not None and not float(kl_weight) >= 0:
+            raise ValueError(f"`kl_weight` must be None or ≥ 0 (1/n_train for the ELBO); got {kl_weight!r}.")
+        for name, fn in (("posterior_fn", posterior_fn), ("prior_fn", prior_fn), ("divergence_fn", divergence_fn)):
+            if fn is not None and not callable(fn):
+                raise TypeError(f"`{name}` must be callable or None; got {type(fn).__name__}.")
+        self.activation = keras.activations.get(activation)
+        self.use_bias = bool(use_bias)
+        self.prior_stddev = prior_stddev
+        self.posterior_rho_init = float(posterior_rho_init)
+        self.kernel_mu_initializer = keras.initializers.get(kernel_mu_initializer)
+        self.bias_mu_initializer = keras.initializers.get(bias_mu_initializer)
+        self.posterior_fn = posterior_fn
+        self.prior_fn = prior_fn
+        self.divergence_fn = divergence_fn
+        self.min_stddev = float(min_stddev)
+        self.sigma_epsilon = float(sigma_epsilon)
+        self.seed = seed
+        self._kl_weight_init = None if kl_weight is None else float(kl_weight)
+        self._clamp_mask = None
+        self._recording = False
+        self.last_moments = None
+
+    # ------------------------------------------------------------- weights
+    def _add_params(self, kernel_shape, bias_shape):
+        rho_init = keras.initializers.Constant(self.posterior_rho_init)
+        self.kernel_mu = self.add_weight(name="kernel_mu", shape=kernel_shape,
+                                         initializer=self.kernel_mu_initializer, trainable=True)
+        self.kernel_rho = self.add_weight(name="kernel_rho", shape=kernel_shape,
+                                          initializer=rho_init, trainable=True)
+        if self.use_bias:
+            self.bias_mu = self.add_weight(name="bias_mu", shape=bias_shape,
+                                           initializer=self.bias_mu_initializer, trainable=True)
+            self.bias_rho = self.add_weight(name="bias_rho", shape=bias_shape,
+                                            initializer=rho_init, trainable=True)
+        else:
+            self.bias_mu = self.bias_rho = None
+        # Modes live in variables so switching them never retraces a tf.function.
+        self._mean_mode = self.add_weight(name="mean_mode", shape=(), initializer="zeros",
+                                          trainable=False)
+        init = -1.0 if self._kl_weight_init is None else self._kl_weight_init
+        self._kl_weight = self.add_weight(name="kl_weight", shape=(),
+                                          initializer=keras.initializers.Constant(init), trainable=False)
+        with tf.init_scope():
+            if self.seed is None:
+                self._rng = tf.random.Generator.from_non_deterministic_state()
+            else:
+                self._rng = tf.random.Generator.from_seed(int(self.seed))
+
+    def _sigma(self, rho):
+        return tf.nn.softplus(rho) + self.sigma_epsilon
+
+    @property
+    def kernel_sigma(self):
+        return self._sigma(self.kernel_rho)
+
+    @property
+    def bias_sigma(self):
+        return None if self.bias_rho is None else self._sigma(self.bias_rho)
+
+    # ------------------------------------------------------------- modes
+    @property
+    def kl_weight(self):
+        if not self.built:
+            return self._kl_weight_init
+        v = float(self._kl_weight.numpy()) if tf.executing_eagerly() else None
+        return None if v is not None and v < 0 else v
+
+    def set_kl_weight(self, value):
+        """Set the KL scale (``1/n_train`` for the per-sample ELBO)."""
+        value = float(value)
+        if not value >= 0:
+            raise ValueError(f"`kl_weight` must be ≥ 0; got {value!r}.")
+        self._kl_weight_init = value
+        if self.built:
+            self._kl_weight.assign(value)
+
+    def set_mean_weights(self, enabled=True):
+        """Deterministic mode: pre-activations are their means (mean-weight network)."""
+        if not self.built:
+            raise ValueError(f"layer {self.name!r} is not built yet; call it once before switching modes.")
+        self._mean_mode.assign(1.0 if enabled else 0.0)
+
+    # ------------------------------------------------------------- KL
+    def _posterior(self, loc, scale):
+        return (self.posterior_fn or default_posterior_fn)(loc, scale)
+
+    def _prior(self, dtype, shape):
+        fn = self.prior_fn or normal_prior_fn(self.prior_stddev)
+        return fn(dtype, shape)
+
+    def kl_divergence(self):
+        """Unscaled ``KL(q(w) ‖ p(w))`` summed over kernel and bias."""
+        div = self.divergence_fn or default_divergence_fn
+        kl = div(self._posterior(self.kernel_mu, self.kernel_sigma),
+                 self._prior(self.kernel_mu.dtype, self.kernel_mu.shape), None)
+        if self.use_bias:
+            kl += div(self._posterior(self.bias_mu, self.bias_sigma),
+                      self._prior(self.bias_mu.dtype, self.bias_mu.shape), None)
+        return kl
+
+    def _scaled_kl(self, training=None):
+        w = self._kl_weight
+        # Warn on training calls only: building a functional model calls the layer
+        # before any model had the chance to set the weight from the data size.
+        if training and self._kl_weight_init is None and not _LRTLayer._warned_kl_weight:
+            _LRTLayer._warned_kl_weight = True
+            warnings.warn(
+                f"BayesianLayer {self.name!r}: `kl_weight` is not set for the data size; the KL is "
+                "added unscaled (weight 1). Set it to 1/n_train (e.g. BayesianFeedbackModel(n_train=...) "
+                "or keras_egl.layers.bayesian.set_kl_weight(model, 1/n)).", stacklevel=3)
+        w = tf.where(w < 0, tf.ones_like(w), w)
+        return w * self.kl_divergence()
+
+    # ------------------------------------------------------------- forward
+    def _moments(self, inputs):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def call(self, inputs, training=None, clamp_mask=None, return_moments=False):
+        inputs = tf.convert_to_tensor(inputs)
+        if not inputs.dtype.is_floating:
+            inputs = tf.cast(inputs, self.compute_dtype)
+        mean, var = self._moments(inputs)
+        # Clamp σ² from below: σ → 0 would send log N(0; μ, σ²) to ±∞.
+        std = tf.sqrt(tf.maximum(var, self.min_stddev ** 2))
+        eps = self._rng.normal(tf.shape(mean), dtype=mean.dtype)
+        pre = mean + (1.0 - tf.cast(self._mean_mode, mean.dtype)) * std * eps
+        if clamp_mask is None:
+            clamp_mask = self._clamp_mask
+        if clamp_mask is not None:
+            clamp_mask = tf.cast(clamp_mask, pre.dtype)
+            if clamp_mask.shape.rank is not None and pre.shape.rank is not None:
+                if clamp_mask.shape.rank != pre.shape.rank or not clamp_mask.shape[1:].is_compatible_with(pre.shape[1:]):
+                    raise ValueError(f"`clamp_mask` of layer {self.name!r} must have the pre-activation "
+                                     f"shape {pre.shape}; got {clamp_mask.shape}.")
+            pre = pre * (1.0 - clamp_mask)
+        self.add_loss(self._scaled_kl(training))
+        out = self.activation(pre)
+        if self._recording:
+            self.last_moments = {"pre_activation": pre, "mean": mean, "stddev": std}
+        if return_moments:
+            return out, pre, mean, std
+        return out
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({
+            "activation": keras.activations.serialize(self.activation),
+            "use_bias": self.use_bias,
+            "prior_stddev": self.prior_stddev,
+            "posterior_rho_init": self.posterior_rho_init,
+            "kernel_mu_initializer": keras.initializers.serialize(self.kernel_mu_initializer),
+            "bias_mu_initializer": keras.initializers.serialize(self.bias_mu_initializer),
+            "kl_weight": self._kl_weight_init,
+            "posterior_fn": _serialize_fn(self.posterior_fn),
+            "prior_fn": _serialize_fn(self.prior_fn),
+            "divergence_fn": _serialize_fn(self.divergence_fn),
+            "min_stddev": self.min_stddev,
+            "sigma_epsilon": self.sigma_epsilon,
+            "seed": self.seed,
+        })
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for key in ("posterior_fn", "prior_fn", "divergence_fn"):
+            config[key] = _deserialize_fn(config.get(key))
+        return cls(**config)
+
+
+_COMMON_ARGS_DOC = """
+      activation: activation applied after the (optionally clamped) pre-activation.
+      use_bias: Gaussian bias posterior (the thesis's q(B) = N(μ_B, σ_B²)).
+      prior_stddev: ``s`` of the default prior ``N(0, s²)``; 0.1 (article §4).
+      posterior_rho_init: initial ``ρ`` (σ = softplus(ρ) + ε); −4 → σ ≈ 0.018
+        (unstated in the thesis; the 2024 code uses −2 … −4.2).
+      kernel_mu_initializer, bias_mu_initializer: initialisers of the means.
+      kl_weight: scale of the KL added with ``add_loss`` — ``1/n_train`` for the
+        per-sample ELBO. ``None``: the model sets it (``BayesianFeedbackModel``
+        does from ``n_train`` or the ``fit`` data); if still unset at call
+        time the KL is added unscaled and a warning is issued once.
+      posterior_fn: ``(loc, scale) -> tfd.Distribution`` (elementwise); default
+        ``tfd.Normal``. The LRT itself always uses ``loc``/``scale`` (it
+        needs a location–scale Gaussian); the posterior object feeds the KL.
+      prior_fn: ``(dtype, shape) -> tfd.Distribution``; default ``N(0, s²)``.
+      divergence_fn: ``(q, p, sample) -> scalar``; default ``Σ tfd.kl_divergence``.
+      min_stddev: lower clamp of the pre-activation std (keeps densities finite).
+      sigma_epsilon: ε in σ = softplus(ρ) + ε (1e-8 as in the 2024 code).
+      seed: seed of the layer's noise generator (``None``: non-deterministic).
+"""
+
+
+@keras.saving.register_keras_serializable(package="keras_egl")
+class BayesianDense(_LRTLayer):
+    __doc__ = f"""Fully connected LRT layer (Bekkemoen 2021, thesis Example 1).
+
+    ``U ~ N(Z·M + μ_b, Z²·σ_W² + σ_b²)`` sampled per example; KL to the prior
+    added with ``add_loss`` (× ``kl_weight``).
+
+    Input shape: ``(B, ..., d_in)``. Output shape: ``(B, ..., units)``.
+
+    Args:
+      units: number of output units.
+{_COMMON_ARGS_DOC}
+    Call args:
+      training: unused (sampling happens in both phases unless mean mode is on).
+      clamp_mask: optional 0/1 tensor of the output shape; 1 zeroes that
+        pre-activation (evidence ``a = 0``).
+      return_moments: return ``(outputs, pre_activation, mean, stddev)``.
+
+    Example:
+      >>> layer = BayesianDense(10, kl_weight=1 / 60000)
+      >>> out, pre, mu, sd = layer(tf.ones((4, 8)), return_moments=True)
+    """
+
+    def __init__(self, units, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(units, (int, np.integer)) or isinstance(units, bool) or units < 1:
+            raise ValueError(f"`units` must be a positive int; got {units!r}.")
+        self.units = int(units)
+
+    def build(self, input_shape):
+        d = input_shape[-1]
+        if d is None:
+            raise ValueError(f"the last input dimension of {self.name!r} must be known; got {input_shape}.")
+        self._add_params((int(d), self.units), (self.units,))
+        super().build(input_shape)
+
+    def _moments(self, inputs):
+        mean = tf.tensordot(inputs, self.kernel_mu, axes=[[-1], [0]])
+        var = tf.tensordot(tf.square(inputs), tf.square(self.kernel_sigma), axes=[[-1], [0]])
+        if self.use_bias:
+            mean = mean + self.bias_mu
+            var = var + tf.square(self.bias_sigma)
+        return mean, var
+
+    def compute_output_shape(self, input_shape):
+        return tf.TensorShape(input_shape)[:-1].concatenate([self.units])
+
+    def get_config(self):
+        config = super().get_config()
+        config["units"] = self.units
+        return config
+
+
+@keras.saving.register_keras_serializable(package="keras_egl")
+class BayesianConv2D(_LRTLayer):
+    __doc__ = f"""2-D convolution with the local reparameterisation trick (thesis Example 2).
+
+    ``μ_U = Z ∗ M + μ_b`` and ``σ_U² = Z² ∗ σ_W² + σ_b²`` (the bias variance
+    follows the 2024 code; ``use_bias=False`` gives the thesis's formula),
+    units treated as independent. Channels-last.
+
+    Input shape: ``(B, H, W, C_in)``. Output shape: ``(B, H', W', filters)``.
+
+    Args:
+      filters: number of output channels.
+      kernel_size: int or pair.
+      strides: int or pair.
+      padding: ``"valid"`` or ``"same"``.
+      dilation_rate: int or pair.
+{_COMMON_ARGS_DOC}
+    Call args: as :class:`BayesianDense` (``clamp_mask`` of the output shape).
+
+    Example:
+      >>> conv = BayesianConv2D(16, 3, padding="same", activation="relu", kl_weight=1e-4)
+      >>> y = conv(tf.zeros((2, 28, 28, 1)))
+    """
+
+    def __init__(self, filters, kernel_size, strides=1, padding="valid", dilation_rate=1, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(filters, (int, np.integer)) or isinstance(filters, bool) or filters < 1:
+            raise ValueError(f"`filters` must be a positive int; got {filters!r}.")
+        if str(padding).lower() not in ("valid", "same"):
+            raise ValueError(f"`padding` must be 'valid' or 'same'; got {padding!r}.")
+        self.filters = int(filters)
+        self.kernel_size = _pair(kernel_size, "kernel_size")
+        self.strides = _pair(strides, "strides")
+        self.dilation_rate = _pair(dilation_rate, "dilation_rate")
+        self.padding = str(padding).lower()
+
+    def build(self, input_shape):
+        if len(input_shape) != 4 or input_shape[-1] is None:
+            raise ValueError(f"{self.name!r} expects (B, H, W, C) input with known C; got {input_shape}.")
+        self._add_params(self.kernel_size + (int(input_shape[-1]), self.filters), (self.filters,))
+        super().build(input_shape)
+
+    def _conv(self, x, kernel):
+        return tf.nn.conv2d(x, kernel, strides=(1,) + self.strides + (1,), padding=self.padding.upper(),
+                            dilations=(1,) + self.dilation_rate + (1,))
+
+    def _moments(self, inputs):
+        mean = self._conv(inputs, self.kernel_mu)
+        var = self._conv(tf.square(inputs), tf.square(self.kernel_sigma))
+        if self.use_bias:
+            mean = mean + self.bias_mu
+            var = var + tf.square(self.bias_sigma)
+        return mean, var
+
+    def compute_output_shape(self, input_shape):
+        shape = tf.TensorShape(input_shape).as_list()
+        out = []
+        for size, k, s, d in zip(shape[1:3], self.kernel_size, self.strides, self.dilation_rate):
+            if size is None:
+                out.append(None)
+            elif self.padding == "same":
+                out.append(-(-size // s))
+            else:
+                out.append(-(-(size - (k - 1) * d) // s))
+        return tf.TensorShape([shape[0]] + out + [self.filters])
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"filters": self.filters, "kernel_size": self.kernel_size, "strides": self.strides,
+                       "padding": self.padding, "dilation_rate": self.dilation_rate})
+        return config
+
+
+def _pair(value, name):
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        value = (int(value), int(value))
+    try:
+        pair = tuple(int(v) for v in value)
+    except (TypeError, ValueError):
+        raise TypeError(f"`{name}` must be an int or a pair of ints; got {value!r}.") from None
+    if len(pair) != 2 or min(pair) < 1:
+        raise ValueError(f"`{name}` must be a positive int or a pair of positive ints; got {value!r}.")
+    return pair
+
+
+# --------------------------------------------------------------------------- model-level helpers
+
+
+def bayesian_layers(model):
+    """All LRT layers of ``model`` (recursively through nested models), in order."""
+    found = []
+
+    def visit(layer):
+        if isinstance(layer, _LRTLayer):
+            found.append(layer)
+        for sub in getattr(layer, "layers", []) or []:
+            visit(sub)
+
+    for layer in model.layers:
+        visit(layer)
+    return found
+
+
+def set_kl_weight(model, kl_weight):
+    """Set ``kl_weight`` (e.g. ``1/n_train``) on every LRT layer of ``model``."""
+    layers = bayesian_layers(model)
+    for layer in layers:
+        layer.set_kl_weight(kl_weight)
+    return len(layers)
+
+
+@contextlib.contextmanager
+def mean_weights(model, enabled=True):
+    """Context in which every LRT layer of ``model`` uses its mean weights.
+
+    Example:
+      >>> with mean_weights(model):
+      ...     saliency = input_gradients(model, x, target="pred")
+    """
+    layers = [l for l in bayesian_layers(model) if l.built]
+    old = [float(l._mean_mode.numpy()) for l in layers]
+    for layer in layers:
+        layer.set_mean_weights(enabled)
+    try:
+        yield model
+    finally:
+        for layer, v in zip(layers, old):
+            layer._mean_mode.assign(v)
+
+
+@contextlib.contextmanager
+def clamp_preactivations(layer, mask):
+    """Context in which ``layer`` zeroes the pre-activations where ``mask`` is 1."""
+    if not isinstance(layer, _LRTLayer):
+        raise TypeError(f"`layer` must be a BayesianDense/BayesianConv2D; got {type(layer).__name__}.")
+    old = layer._clamp_mask
+    layer._clamp_mask = mask
+    try:
+        yield layer
+    finally:
+        layer._clamp_mask = old
+
+
+@contextlib.contextmanager
+def record_moments(layer):
+    """Context in which ``layer.last_moments`` holds ``pre_activation``, ``mean``, ``stddev``
+    of its most recent call (tensors of the current trace)."""
+    if not isinstance(layer, _LRTLayer):
+        raise TypeError(f"`layer` must be a BayesianDense/BayesianConv2D; got {type(layer).__name__}.")
+    old = layer._recording
+    layer._recording = True
+    layer.last_moments = None
+    try:
+        yield layer
+    finally:
+        layer._recording = old
