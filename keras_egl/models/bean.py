@@ -20,7 +20,7 @@ pairing its input with its kernel — for LeNet-5 the 400 flattened conv
 features (fc1), the 120 (fc2) and the 84 (fc3) units; the logits never.
 """
 
-from keras_egl._keras import keras, tf
+from keras_egl._keras import keras
 from keras_egl.layers.bean import BEANDense
 from keras_egl.regularizers.bean import get as _get_bean
 

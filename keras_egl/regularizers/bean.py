@@ -209,14 +209,66 @@ def bean_penalty(h, kernel, order=1, gamma=1.0, divergence="squared", normalize=
     order = _check_order(order)
     kernel = _as_kernel(kernel)
     h = _as_activations(h, kernel)
-    a = neuron_correlation(kernel, order=order, gamma=gamma, normalize=normalize)
     s = tf.cast(tf.shape(h)[0], h.dtype)
     n = tf.cast(tf.shape(h)[1], h.dtype)
-    if divergence == "squared":
-        total = _laplacian_quadratic(h, a)
+    n_in, n_out = kernel.shape
+    if divergence == "squared" and order in (1, "cos") and n_in is not None and n_out is not None and n_out < n_in:
+        # A = B Bᵀ is low rank: use it without forming the N_l × N_l matrix.
+        total = _lowrank_laplacian_quadratic(h, _factor(kernel, order, gamma, normalize))
+    elif divergence == "squared" and order == 2 and n_in is not None and n_out is not None:
+        # A = G ⊙ G (G = f fᵀ) costs N_l² N_{l+1}; its quadratic form also equals
+        # Σ_s ‖fᵀ diag(h_s) f‖_F², costing (S + 1) N_l N_{l+1}² — cheaper for small
+        # batches (few-shot, S = 1). Pick the cheaper one for the batch at hand.
+        f = connectivity_strength(kernel, gamma)
+        if normalize:  # (f/√M)(f/√M)ᵀ = G/M, so its Hadamard square is G⊙G/M²
+            f = f / tf.sqrt(tf.cast(n_out, f.dtype))
+        s_int = tf.shape(h)[0]
+        lowrank_cost = (tf.cast(s_int, tf.float64) + 1.0) * float(n_in) * float(n_out) ** 2
+        dense_cost = float(n_in) * float(n_in) * (float(n_out) + tf.cast(s_int, tf.float64))
+        total = tf.cond(
+            lowrank_cost < dense_cost,
+            lambda: _order2_lowrank_quadratic(h, f),
+            lambda: _laplacian_quadratic(h, _gram_square(f)),
+        )
+    elif divergence == "squared":
+        total = _laplacian_quadratic(h, neuron_correlation(kernel, order=order, gamma=gamma, normalize=normalize))
     else:
+        a = neuron_correlation(kernel, order=order, gamma=gamma, normalize=normalize)
         total = _pairwise_total(h, a, divergence)
     return tf.math.divide_no_nan(total, s * n * n)
+
+
+def _factor(kernel, order, gamma, normalize):
+    # B with A = B Bᵀ for BEAN-1 (B = f / sqrt(N_{l+1})) and BEAN-cos (rows of f normalised).
+    f = connectivity_strength(kernel, gamma)
+    if order == "cos":
+        return tf.math.divide_no_nan(f, tf.norm(f, axis=1, keepdims=True))
+    if normalize:
+        f = f / tf.sqrt(tf.cast(tf.shape(f)[1], f.dtype))
+    return f
+
+
+def _gram_square(f):
+    g = tf.matmul(f, f, transpose_b=True)
+    return g * g
+
+
+def _order2_lowrank_quadratic(h, f):
+    # deg_i = Σ_j G_ij² = f_i (fᵀf) f_iᵀ ;  h A hᵀ = ‖fᵀ diag(h) f‖_F²
+    ftf = tf.matmul(f, f, transpose_a=True)
+    deg = tf.reduce_sum(tf.matmul(f, ftf) * f, axis=1)
+    first = tf.reduce_sum(tf.square(h) * deg[None, :])
+    hf = h[:, :, None] * f[None, :, :]  # (S, N_l, N_{l+1})
+    second = tf.reduce_sum(tf.square(tf.einsum("sik,im->skm", hf, f)))
+    return 2.0 * (first - second)
+
+
+def _lowrank_laplacian_quadratic(h, b):
+    # tr(H (diag(B Bᵀ 1) − B Bᵀ) Hᵀ) with O(S·N·M) work.
+    deg = tf.linalg.matvec(b, tf.reduce_sum(b, axis=0))
+    first = tf.reduce_sum(tf.square(h) * deg[None, :])
+    second = tf.reduce_sum(tf.square(tf.matmul(h, b)))
+    return 2.0 * (first - second)
 
 
 def _pairwise_total(h, a, divergence):

@@ -1,0 +1,1 @@
+"""Analyses of trained models (neuronal assemblies, selectivity, ablation, sparsity)."""
