@@ -24,3 +24,4 @@ from keras_egl.metrics.graph import (  # noqa: F401
     node_explanation_mae,
     node_explanation_mse,
 )
+from keras_egl.metrics.sequence import bleu_scores, rouge_1, sequence_scores  # noqa: F401
