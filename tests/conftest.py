@@ -18,3 +18,19 @@ try:
     )
 except RuntimeError:
     pass  # already initialised
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def mirrored_strategy():
+    """One two-replica MirroredStrategy for the whole session.
+
+    A second MirroredStrategy in the same process restarts its collective
+    instance keys and collides with the first one's launched collectives
+    ("Shape mismatch in the collective instance 100"), so every distributed
+    test shares this one.
+    """
+    devices = [d.name for d in tf.config.list_logical_devices("CPU")][:2]
+    return tf.distribute.MirroredStrategy(devices)

@@ -14,7 +14,7 @@ ICDM 2019; Gao, PhD thesis (Emory 2023), ch. 3, eqs. 3.1-3.6 and 3.14-3.16.
   (eqs. 3.14-3.16) that returns the graph embedding and the node weights.
 * :func:`active_node_mask` - nodes with at least one in- or out-edge.
 * :func:`per_step_weight_memory` - parameter/optimizer memory of the T weight
-  sets (the thesis' T = 96 case is documented in ``docs/fidelity``).
+  sets (the thesis' T = 96 case is documented in ``docs/FIDELITY.md``).
 
 Conventions: a dynamic graph is a dense, padded tensor pair
 ``features [B, T, N, D]`` and ``adjacency [B, T, N, N]`` where

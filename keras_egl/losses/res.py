@@ -21,7 +21,7 @@ annotated pixels:
 * ``‖·‖`` is the masked mean absolute error (the code's; the paper leaves the
   norm open) and ``d`` the mean absolute error.
 
-Paper vs code (see ``docs/fidelity/res_gradia_haics.md``): the authors' code
+Paper vs code (see ``docs/FIDELITY.md``): the authors' code
 pools the hinge over the whole batch (``hinge_scope="batch"``) where the paper
 sums per-sample hinges (``"sample"``); it does not mask the distance term
 (``mask_distance_term=False``; the paper does); it normalises the threshold

@@ -14,7 +14,7 @@ differentiates through the gradients). The original trains one graph at a
 time (``batch_size = 1``, ``train_on_batch``); here batches of padded graphs
 with node masks are trained with ``fit``.
 
-Presets (every choice is in ``docs/fidelity/gnes.md``):
+Presets (every choice is in ``docs/FIDELITY.md``):
 
 ========================  ======================  =======================
                           ``"dissertation"``      ``"code"``

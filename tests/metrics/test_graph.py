@@ -224,9 +224,8 @@ def test_graph_metric_config_roundtrip_and_tf_function(cls, fn, level):
     assert _f(metric.result()) == 0.0
 
 
-def test_graph_metrics_under_mirrored_strategy():
-    devices = [d.name for d in tf.config.list_logical_devices("CPU")]
-    strategy = tf.distribute.MirroredStrategy(devices)
+def test_graph_metrics_under_mirrored_strategy(mirrored_strategy):
+    strategy = mirrored_strategy
     nt, ne, et, ee, adj, mask, w = _random_graphs(21, 8, 4)
     with strategy.scope():
         node, edge = NodeExplanationMAE(), EdgeExplanationMSE()

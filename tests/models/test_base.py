@@ -135,7 +135,7 @@ def test_bad_inputs_are_named():
         check_annotation(tf.constant(["a"]), tf.zeros((1,)), "mask")
 
 
-def test_mirrored_strategy_matches_single_device():
+def test_mirrored_strategy_matches_single_device(mirrored_strategy):
     devices = tf.config.list_logical_devices("CPU")
     assert len(devices) >= 2, "conftest should create two logical CPU devices"
     x, y, mask = data(16)
@@ -147,7 +147,7 @@ def test_mirrored_strategy_matches_single_device():
         return hist, egl.get_weights()
 
     h1, w1 = run(tf.distribute.OneDeviceStrategy(devices[0].name))
-    h2, w2 = run(tf.distribute.MirroredStrategy([d.name for d in devices[:2]]))
+    h2, w2 = run(mirrored_strategy)
     for key in ("loss", "task_loss", "grad_penalty", "cam_l1"):
         np.testing.assert_allclose(h1[key], h2[key], rtol=1e-4, atol=1e-6)
     for a, b in zip(w1, w2):

@@ -124,9 +124,8 @@ def test_bad_arguments():
         GNES("model")
 
 
-def test_fit_under_mirrored_strategy(graphs):
-    devices = [d.name for d in tf.config.list_logical_devices("CPU")][:2]
-    strategy = tf.distribute.MirroredStrategy(devices)
+def test_fit_under_mirrored_strategy(graphs, mirrored_strategy):
+    strategy = mirrored_strategy
     with strategy.scope():
         m = build_gnes(8, 2, preset="code", variant="full", hidden=(8, 6), seed=0)
     hist = m.fit(graph_dataset(graphs[:16], 8, n_layers=2, seed=0), epochs=1, verbose=0)
