@@ -38,6 +38,7 @@ rows of ``f(W)`` (non-negative, so it never rewards divergent activations),
 following a commented-out alternative in the authors' ResNet script.
 """
 
+import functools
 import numbers
 
 import numpy as np
@@ -222,14 +223,17 @@ def bean_penalty(h, kernel, order=1, gamma=1.0, divergence="squared", normalize=
         f = connectivity_strength(kernel, gamma)
         if normalize:  # (f/√M)(f/√M)ᵀ = G/M, so its Hadamard square is G⊙G/M²
             f = f / tf.sqrt(tf.cast(n_out, f.dtype))
-        s_int = tf.shape(h)[0]
-        lowrank_cost = (tf.cast(s_int, tf.float64) + 1.0) * float(n_in) * float(n_out) ** 2
-        dense_cost = float(n_in) * float(n_in) * (float(n_out) + tf.cast(s_int, tf.float64))
-        total = tf.cond(
-            lowrank_cost < dense_cost,
-            lambda: _order2_lowrank_quadratic(h, f),
-            lambda: _laplacian_quadratic(h, _gram_square(f)),
-        )
+        if h.shape[0] is not None:
+            # Static batch: choose while tracing; a graph-level cond and its
+            # gradient cost as much as the penalty itself at batch size 1.
+            if _order2_lowrank_cheaper(h.shape[0], n_in, n_out):
+                total = _order2_lowrank_quadratic(h, f)
+            else:
+                total = _laplacian_quadratic(h, _gram_square(f))
+        else:
+            total = tf.cond(_order2_lowrank_cheaper(tf.cast(tf.shape(h)[0], tf.float64), n_in, n_out),
+                            functools.partial(_order2_lowrank_quadratic, h, f),
+                            functools.partial(_dense_order2_quadratic, h, f))
     elif divergence == "squared":
         total = _laplacian_quadratic(h, neuron_correlation(kernel, order=order, gamma=gamma, normalize=normalize))
     else:
@@ -248,6 +252,16 @@ def _factor(kernel, order, gamma, normalize):
     return f
 
 
+def _order2_lowrank_cheaper(s, n_in, n_out):
+    # (S + 1)·N_l·N_{l+1}² (per-sample form) vs N_l²·(N_{l+1} + S) (dense G ⊙ G)
+    n_in, n_out = float(n_in), float(n_out)
+    return (s + 1.0) * n_in * n_out ** 2 < n_in * n_in * (n_out + s)
+
+
+def _dense_order2_quadratic(h, f):
+    return _laplacian_quadratic(h, _gram_square(f))
+
+
 def _gram_square(f):
     g = tf.matmul(f, f, transpose_b=True)
     return g * g
@@ -259,7 +273,7 @@ def _order2_lowrank_quadratic(h, f):
     deg = tf.reduce_sum(tf.matmul(f, ftf) * f, axis=1)
     first = tf.reduce_sum(tf.square(h) * deg[None, :])
     hf = h[:, :, None] * f[None, :, :]  # (S, N_l, N_{l+1})
-    second = tf.reduce_sum(tf.square(tf.einsum("sik,im->skm", hf, f)))
+    second = tf.reduce_sum(tf.square(tf.matmul(hf, f, transpose_a=True)))  # (S, N_{l+1}, N_{l+1})
     return 2.0 * (first - second)
 
 

@@ -64,6 +64,20 @@ def test_laplacian_form_equals_pairwise_random(order, normalize):
         np.testing.assert_allclose(lap.numpy(), pair.numpy(), rtol=1e-9)
 
 
+
+@pytest.mark.parametrize("s,n,m", [(1, 84, 10), (60, 84, 10), (1, 120, 84), (2, 400, 120)])
+def test_order2_branch_choice_static_and_dynamic_batch_agree(s, n, m):
+    # BEAN-2 picks its cheaper form in Python for a static batch and with
+    # tf.cond for an unknown one; both must give the pairwise value.
+    rng = np.random.default_rng(3)
+    h = tf.constant(rng.normal(size=(s, n)), tf.float64)
+    w = tf.constant(rng.normal(size=(n, m)), tf.float64)
+    dynamic = tf.function(lambda a, b: bean_penalty(a, b, order=2),
+                          input_signature=[tf.TensorSpec((None, n), tf.float64), tf.TensorSpec((n, m), tf.float64)])
+    expected = bean_penalty_pairwise(h, w, order=2).numpy()
+    np.testing.assert_allclose(bean_penalty(h, w, order=2).numpy(), expected, rtol=1e-9)
+    np.testing.assert_allclose(dynamic(h, w).numpy(), expected, rtol=1e-9)
+
 def test_hand_computed_value():
     # W = atanh(0.5) everywhere -> f = 0.5; N_l = 2, N_{l+1} = 2.
     w = np.full((2, 2), np.arctanh(0.5))
