@@ -287,7 +287,7 @@ def generate_synthetic_forum(num_users=2882, num_nodes=81, time_steps=96, num_fe
                              seed=0, keywords_per_stage=4, subforums_per_stage=2,
                              max_stages=9, episode_months=(1, 4), gap_months=(0, 3),
                              silent_gap_prob=0.5, visits_per_month=2.0, p_stage=0.55,
-                             p_other_stage=0.10):
+                             p_other_stage=0.10, transitions="most_active"):
     """Seeded synthetic forum with planted ground truth (thesis Sec. 3.5.1 stand-in).
 
     Generative story (per user):
@@ -305,8 +305,17 @@ def generate_synthetic_forum(num_users=2882, num_nodes=81, time_steps=96, num_fe
        stage episode a visit goes to one of that stage's planted subforums with
        probability ``p_stage``, to another stage's with ``p_other_stage``, else
        to a general subforum (70 % one of the user's 3 favourites).
-    4. Every switch of the visited subforum u -> v is a transition in the month
-       of v; snapshots are cumulative count-weighted graphs.
+    4. ``transitions="most_active"`` (default; thesis Sec. 3.5.1 / Definition 3:
+       an edge u -> v "when the user's most active forum switches from u to
+       v"): each active month has one most-active subforum (most visits; ties
+       go to the one visited first that month), and a change of it from u (the
+       previous active month's) to v is one transition in the month of v - at
+       most one new edge per month. ``transitions="visits"`` (the generator
+       before 2026-12-01) makes every switch between consecutive *visits* a
+       transition, so the untimed transition sequence spells out nearly every
+       visit in order and hands the NMT baseline almost the whole planted
+       signal, which the thesis' monthly construction does not. Snapshots are
+       cumulative count-weighted graphs either way.
 
     Features: each subforum has 8 generic keywords; a stage subforum adds its
     stage's ``keywords_per_stage`` planted keywords (each with prob. 0.85, at
@@ -327,6 +336,7 @@ def generate_synthetic_forum(num_users=2882, num_nodes=81, time_steps=96, num_fe
         max_stages: longest stage sequence.
         episode_months, gap_months: inclusive (min, max) ranges.
         silent_gap_prob, visits_per_month, p_stage, p_other_stage: see above.
+        transitions: ``"most_active"`` (thesis) or ``"visits"`` (see step 4).
 
     Returns:
         :class:`ForumData` with ``ground_truth``.
@@ -339,6 +349,9 @@ def generate_synthetic_forum(num_users=2882, num_nodes=81, time_steps=96, num_fe
         raise ValueError(f"`num_features` must be >= {n_stage_kw + 8}; received {num_features}.")
     if time_steps < 2:
         raise ValueError(f"`time_steps` must be >= 2; received {time_steps}.")
+    if transitions not in ("most_active", "visits"):
+        raise ValueError(f"`transitions` must be 'most_active' or 'visits'; received "
+                         f"{transitions!r}.")
     generic = list(GENERIC_KEYWORDS)
     n_generic = num_features - n_stage_kw
     if n_generic > len(generic):
@@ -368,7 +381,7 @@ def generate_synthetic_forum(num_users=2882, num_nodes=81, time_steps=96, num_fe
         if rng.random() < 0.15:
             feats[v, kw_index[rng.choice(all_stage_kw)]] = 1
 
-    transitions, sequences, episodes = [], [], []
+    all_transitions, sequences, episodes = [], [], []
     for _ in range(num_users):
         m = 1 + rng.binomial(max_stages - 1, 0.4)
         s = 0 if rng.random() < 0.85 else int(rng.choice([1, 5]))
@@ -408,6 +421,7 @@ def generate_synthetic_forum(num_users=2882, num_nodes=81, time_steps=96, num_fe
         prev = None
         for t in sorted(active):
             st = month_stage.get(t)
+            visits = []
             for _ in range(1 + rng.poisson(visits_per_month)):
                 r = rng.random()
                 if st is not None and r < p_stage:
@@ -420,16 +434,22 @@ def generate_synthetic_forum(num_users=2882, num_nodes=81, time_steps=96, num_fe
                     v = int(rng.choice(favourites))
                 else:
                     v = int(rng.choice(general))
+                visits.append(v)
+            if transitions == "most_active":
+                counts = collections.Counter(visits)
+                top = max(counts.values())
+                visits = [next(v for v in visits if counts[v] == top)]
+            for v in visits:
                 if prev is not None and v != prev:
                     months[t].append((prev, v))
                 prev = v
-        transitions.append(months)
+        all_transitions.append(months)
         sequences.append([e[0] for e in eps])
         episodes.append(eps)
     gt = {"planted_subforums": planted, "stage_keywords": stage_kw, "episodes": episodes,
           "stage_keyword_ids": sorted(kw_index[w] for w in all_stage_kw),
           "planted_ids": sorted(node_stage)}
-    return ForumData(num_nodes, time_steps, keywords, feats, transitions, sequences, gt)
+    return ForumData(num_nodes, time_steps, keywords, feats, all_transitions, sequences, gt)
 
 
 def _parse_features(raw, node_index, keywords, time_steps, line_no):

@@ -130,6 +130,33 @@ def _safe_divide(numerator, denominator, epsilon):
     return tf.where(ok, numerator / safe_den, tf.zeros_like(numerator))
 
 
+def as_map_batch(x, name, dtype=None):
+    """A batch of single-channel maps ``(B, h, w)`` from ``(B, h, w)`` or ``(B, h, w, 1)``.
+
+    The one input check every mask/explanation loss shares. Booleans and
+    integers become ``float32`` (or ``dtype``); floats keep their dtype unless
+    ``dtype`` is given. A trailing axis other than 1, or any other rank, is an
+    error naming ``name`` — a multi-channel mask is never silently reduced.
+    """
+    if x is None:
+        raise ValueError(f"`{name}` is required; got None.")
+    x = tf.convert_to_tensor(x)
+    if not (x.dtype.is_floating or x.dtype.is_integer or x.dtype == tf.bool):
+        raise TypeError(f"`{name}` must be a real or boolean tensor; got dtype {x.dtype.name}.")
+    if dtype is not None:
+        x = tf.cast(x, dtype)
+    elif not x.dtype.is_floating:
+        x = tf.cast(x, tf.float32)
+    if x.shape.rank == 4:
+        if x.shape[-1] != 1:
+            raise ValueError(f"`{name}` must have shape (B, h, w) or (B, h, w, 1); got {x.shape} "
+                             f"(last axis {x.shape[-1]} is not a single channel).")
+        x = x[..., 0]
+    if x.shape.rank != 3:
+        raise ValueError(f"`{name}` must have shape (B, h, w) or (B, h, w, 1); got shape {x.shape}.")
+    return x
+
+
 def normalize_map(m, method="minmax", axis=None, epsilon=0.0):
     """Normalise saliency maps or masks per sample, NaN-safely.
 
@@ -393,6 +420,7 @@ def resize_mask(mask, size, method="nearest", normalize=None):
 
 
 __all__ = [
+    "as_map_batch",
     "normalize_map",
     "adaptive_pool_bins",
     "adaptive_max_pool2d",

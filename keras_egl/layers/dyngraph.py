@@ -40,6 +40,32 @@ def _fresh(initializer):
     return keras.initializers.deserialize(keras.initializers.serialize(initializer))
 
 
+def per_slice_initializer(initializer, shape):
+    """Fan-correct initializer for a stacked ``[T, I, S, H]`` kernel.
+
+    Keras' variance-scaling initializers (Glorot, He, LeCun) read a rank-4
+    shape as a convolution kernel: fan_in = S * T * I and fan_out = H * T * I.
+    Each ``[I, H]`` slice of this kernel is one dense map, whose fans are I and
+    H; without the correction the T = 24 kernels started ~18x too small (std
+    0.0098 instead of Glorot's 0.18) and two hops scaled the GCN signal by
+    ~1/300. Variance-scaling initializers get their ``scale`` multiplied by the
+    ratio of the two fans; every other initializer is returned unchanged.
+    """
+    init = _fresh(initializer)
+    if not isinstance(init, keras.initializers.VarianceScaling) or len(shape) != 4:
+        return init
+    t_w, in_dim, streams, units = (int(d) for d in shape)
+    conv_in, conv_out = streams * t_w * in_dim, units * t_w * in_dim
+    if init.mode == "fan_in":
+        ratio = conv_in / in_dim
+    elif init.mode == "fan_out":
+        ratio = conv_out / units
+    else:
+        ratio = (conv_in + conv_out) / (in_dim + units)
+    return keras.initializers.VarianceScaling(scale=init.scale * ratio, mode=init.mode,
+                                              distribution=init.distribution, seed=init.seed)
+
+
 def active_node_mask(adjacency):
     """Boolean mask of nodes with at least one incident edge.
 
@@ -160,6 +186,14 @@ class DynamicBiGCN(keras.layers.Layer):
             ``[T, D, S, H]`` (e.g. :class:`SlidingWindowGroupLasso`).
         kernel_regularizer: regularizer on every hop's kernel (e.g. the
             follow-up code's L2).
+        tied_init: with per-step weights, start every time step from the same
+            initial draw (the T weight sets still train independently). With
+            independent draws (default, ``False``) an unchanged cumulative
+            snapshot is embedded differently in every month at initialisation,
+            so the encoder LSTM first has to undo T random projections before
+            it can see what changed; the thesis does not specify the
+            initialisation. Kernels are initialised with per-slice fans
+            (:func:`per_slice_initializer`) either way.
 
     Example:
         >>> gcn = DynamicBiGCN(units=8, hops=2, time_steps=5)
@@ -171,7 +205,7 @@ class DynamicBiGCN(keras.layers.Layer):
     def __init__(self, units, hops=4, time_steps=None, per_step_weights=True, concat="per_hop",
                  include_self=False, edge_weights="count", activation="relu",
                  kernel_initializer="glorot_uniform", bias_initializer="zeros",
-                 first_layer_regularizer=None, kernel_regularizer=None, **kwargs):
+                 first_layer_regularizer=None, kernel_regularizer=None, tied_init=False, **kwargs):
         super().__init__(**kwargs)
         if not isinstance(units, int) or units <= 0:
             raise ValueError(f"`units` must be a positive int; received {units!r}.")
@@ -190,6 +224,7 @@ class DynamicBiGCN(keras.layers.Layer):
         self.concat = concat
         self.include_self = bool(include_self)
         self.edge_weights = edge_weights
+        self.tied_init = bool(tied_init)
         self.activation = keras.activations.get(activation)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.bias_initializer = keras.initializers.get(bias_initializer)
@@ -227,7 +262,7 @@ class DynamicBiGCN(keras.layers.Layer):
             reg = self.first_layer_regularizer if k == 0 else None
             kernel = self.add_weight(
                 name=f"kernel_{k}", shape=(t_w, in_dim, self.streams, self.units),
-                initializer=_fresh(self.kernel_initializer), regularizer=reg, trainable=True)
+                initializer=self._kernel_init(t_w, in_dim), regularizer=reg, trainable=True)
             if self.kernel_regularizer is not None:
                 # Keep the L2 term separate from the group lasso on the first hop.
                 self.add_loss(lambda kern=kernel: self.kernel_regularizer(kern))
@@ -236,6 +271,18 @@ class DynamicBiGCN(keras.layers.Layer):
             self.kernels.append(kernel)
             self.biases.append(bias)
         super().build(input_shape)
+
+    def _kernel_init(self, t_w, in_dim):
+        init = per_slice_initializer(self.kernel_initializer,
+                                     (1 if self.tied_init else t_w, in_dim, self.streams, self.units))
+        if not self.tied_init or t_w == 1:
+            return init
+
+        def tiled(shape, dtype=None, **kwargs):
+            one = init((1,) + tuple(shape[1:]), dtype=dtype)
+            return tf.tile(one, [shape[0], 1, 1, 1])
+
+        return tiled
 
     @property
     def first_layer_kernel(self):
@@ -316,6 +363,7 @@ class DynamicBiGCN(keras.layers.Layer):
             "units": self.units, "hops": self.hops, "time_steps": self.time_steps,
             "per_step_weights": self.per_step_weights, "concat": self.concat,
             "include_self": self.include_self, "edge_weights": self.edge_weights,
+            "tied_init": self.tied_init,
             "activation": keras.activations.serialize(self.activation),
             "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
             "bias_initializer": keras.initializers.serialize(self.bias_initializer),
@@ -449,4 +497,5 @@ class NodeToGraphAttention(keras.layers.Layer):
 
 
 __all__ = ["DynamicBiGCN", "MaxPoolGraphReadout", "NodeToGraphAttention", "active_node_mask",
-           "mean_aggregation_operators", "masked_softmax", "per_step_weight_memory"]
+           "mean_aggregation_operators", "masked_softmax", "per_slice_initializer",
+           "per_step_weight_memory"]

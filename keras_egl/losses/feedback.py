@@ -32,7 +32,7 @@ with ``ŷ_c`` the softmax probability of the class of interest.
 import numpy as np
 
 from keras_egl._keras import keras, tf
-from keras_egl.explain.masks import adaptive_max_pool2d
+from keras_egl.explain.masks import adaptive_max_pool2d, as_map_batch
 from keras_egl.models.base import ExplanationTerm
 
 __all__ = [
@@ -77,21 +77,6 @@ def resolve_feedback_weight(weight):
     return value
 
 
-def _as_mask(mask, name="mask"):
-    mask = tf.convert_to_tensor(mask)
-    if mask.dtype == tf.bool or mask.dtype.is_integer:
-        mask = tf.cast(mask, tf.float32)
-    if not mask.dtype.is_floating:
-        raise TypeError(f"`{name}` must be a float, int or bool tensor; got dtype {mask.dtype.name}.")
-    if mask.shape.rank == 4:
-        if mask.shape[-1] != 1:
-            raise ValueError(f"`{name}` must be (B, H, W) or (B, H, W, 1) (one mask for all channels); "
-                             f"got shape {mask.shape}.")
-        mask = mask[..., 0]
-    if mask.shape.rank != 3:
-        raise ValueError(f"`{name}` must be (B, H, W) or (B, H, W, 1); got shape {mask.shape}.")
-    return mask
-
 
 def pool_feedback_mask(mask, grid, pool="max", input_size=None):
     """``J = AdaptiveMaxPool(F, (u, v))`` (eq. 5.10), PyTorch's bin rule.
@@ -110,7 +95,7 @@ def pool_feedback_mask(mask, grid, pool="max", input_size=None):
     """
     if pool not in ("max", "erode"):
         raise ValueError(f"`pool` must be 'max' or 'erode'; got {pool!r}.")
-    mask = _as_mask(mask)
+    mask = as_map_batch(mask, "mask")
     if input_size is not None and tuple(mask.shape[1:3]) != tuple(input_size):
         raise ValueError(f"the feedback `mask` must have the input's spatial size {tuple(input_size)}; "
                          f"got mask shape {mask.shape}.")
@@ -203,7 +188,7 @@ def input_gradient_feedback_penalty(mask, gradients, normalize=True):
       gradients: ``∇_X ŷ_c``, ``(B, H, W, C)``.
       normalize: divide by ``w·h·c`` (the thesis); ``False`` gives the raw L1.
     """
-    mask = _as_mask(mask)
+    mask = as_map_batch(mask, "mask")
     gradients = tf.convert_to_tensor(gradients)
     if gradients.shape.rank != 4:
         raise ValueError(f"`gradients` must be (B, H, W, C) image gradients; got shape {gradients.shape}.")

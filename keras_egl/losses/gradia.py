@@ -19,8 +19,10 @@ GRADIA is the plain L1 to the *binary positive* label at the CAM grid
 (``RES.py``: nearest-resized, no weights) — ``resize="nearest"``.
 """
 
+import functools
+
 from keras_egl._keras import keras, tf
-from keras_egl.explain.masks import resize_mask
+from keras_egl.explain.masks import as_map_batch, resize_mask
 
 #: Reasonability-Matrix codes used by the data dicts and CSVs.
 REASONABILITY_CODES = {"unlabelled": 0, "RA": 1, "UA": 2, "RIA": 3, "UIA": 4}
@@ -29,20 +31,12 @@ DEFAULT_WEIGHTS = {"unlabelled": (1.0, 0.0), "RA": (1.0, 0.0), "UA": (0.4, 1.6),
                    "RIA": (0.8, 0.2), "UIA": (1.0, 1.0)}
 LABEL_RESIZE = ("area_blur", "area", "nearest")
 
+_as_maps = functools.partial(as_map_batch, dtype=tf.float32)
+
 __all__ = ["REASONABILITY_CODES", "DEFAULT_WEIGHTS", "reasonability_weights", "gradia_label",
            "gradia_attention_loss", "GRADIALoss"]
 
 
-def _as_maps(x, name):
-    x = tf.convert_to_tensor(x)
-    if not (x.dtype.is_floating or x.dtype.is_integer or x.dtype == tf.bool):
-        raise TypeError(f"`{name}` must be a real or boolean tensor; got dtype {x.dtype.name}.")
-    x = tf.cast(x, tf.float32)
-    if x.shape.rank == 4 and x.shape[-1] == 1:
-        x = x[..., 0]
-    if x.shape.rank != 3:
-        raise ValueError(f"`{name}` must have shape (B, h, w) or (B, h, w, 1); got shape {x.shape}.")
-    return x
 
 
 def reasonability_weights(labels, weights=None):

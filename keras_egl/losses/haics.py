@@ -18,21 +18,16 @@ clamps the log at −100 instead): min–max-normalised CAMs contain exact 0s an
 1s, where an unclipped log has an infinite gradient (NaN weights in training).
 """
 
+import functools
+
 from keras_egl._keras import keras, tf
+from keras_egl.explain.masks import as_map_batch
+
+_as_maps = functools.partial(as_map_batch, dtype=tf.float32)
 
 __all__ = ["haics_loss", "HAICSLoss"]
 
 
-def _as_maps(x, name):
-    x = tf.convert_to_tensor(x)
-    if not (x.dtype.is_floating or x.dtype.is_integer or x.dtype == tf.bool):
-        raise TypeError(f"`{name}` must be a real or boolean tensor; got dtype {x.dtype.name}.")
-    x = tf.cast(x, tf.float32)
-    if x.shape.rank == 4 and x.shape[-1] == 1:
-        x = x[..., 0]
-    if x.shape.rank != 3:
-        raise ValueError(f"`{name}` must have shape (B, h, w) or (B, h, w, 1); got shape {x.shape}.")
-    return x
 
 
 EPSILON = 1e-7

@@ -32,9 +32,12 @@ uses ``γ = 5``. :meth:`RESLoss.preset` gives both sets.
 import numpy as np
 
 from keras_egl._keras import keras, tf
+from keras_egl.explain.masks import as_map_batch
 
 SCOPES = ("batch", "sample")
 FIDELITIES = ("code", "paper")
+
+_as_maps = as_map_batch
 
 __all__ = [
     "adaptive_threshold",
@@ -56,23 +59,6 @@ def _check_choice(name, value, choices):
         raise ValueError(f"`{name}` must be one of {choices}; got {value!r}.")
 
 
-def _as_maps(x, name):
-    """``(B, h, w)`` float32 from ``(B, h, w)`` / ``(B, h, w, 1)``; refuses other ranks."""
-    if x is None:
-        raise ValueError(f"`{name}` is required; got None.")
-    x = tf.convert_to_tensor(x)
-    if not (x.dtype.is_floating or x.dtype.is_integer or x.dtype == tf.bool):
-        raise TypeError(f"`{name}` must be a real or boolean tensor; got dtype {x.dtype.name}.")
-    if not x.dtype.is_floating:
-        x = tf.cast(x, tf.float32)
-    if x.shape.rank == 4:
-        if x.shape[-1] != 1:
-            raise ValueError(f"`{name}` must have shape (B, h, w) or (B, h, w, 1); got {x.shape} "
-                             f"(last axis {x.shape[-1]} is not a single channel).")
-        x = x[..., 0]
-    if x.shape.rank != 3:
-        raise ValueError(f"`{name}` must have shape (B, h, w) or (B, h, w, 1); got shape {x.shape}.")
-    return x
 
 
 def _same_shape(a, a_name, b, b_name):

@@ -408,6 +408,8 @@ class DynGraph2Seq(_EncoderDecoder):
             shared by all users; then ``inputs`` need no ``features`` and the
             first hop is computed once per batch (what makes T per-step weight
             sets affordable on CPU).
+        tied_init: start the T per-step GCN weight sets from one shared draw
+            (see :class:`DynamicBiGCN`; default False).
 
     Example:
         >>> m = DynGraph2Seq(num_nodes=5, num_features=4, time_steps=3, vocab_size=9,
@@ -425,7 +427,7 @@ class DynGraph2Seq(_EncoderDecoder):
                  readout="maxpool", readout_units=None, mask_inactive=True,
                  seq_attention="monotonic", group_lasso=None, l2=0.0, units=128, embed_dim=10,
                  attention_units=128, max_decode_len=15, decoder_init="state", sigmoid_noise=0.0,
-                 seed=None, node_features=None, **kwargs):
+                 seed=None, node_features=None, tied_init=False, **kwargs):
         super().__init__(vocab_size, units=units, embed_dim=embed_dim, seq_attention=seq_attention,
                          attention_units=attention_units, max_decode_len=max_decode_len,
                          decoder_init=decoder_init, sigmoid_noise=sigmoid_noise, seed=seed, **kwargs)
@@ -446,11 +448,12 @@ class DynGraph2Seq(_EncoderDecoder):
                      "group_lasso": keras.regularizers.serialize(self.group_lasso)
                      if self.group_lasso is not None else None,
                      "l2": l2, "sigmoid_noise": sigmoid_noise, "seed": seed,
+                     "tied_init": bool(tied_init),
                      "node_features": nf.tolist() if nf is not None else None}
         self.gcn = DynamicBiGCN(gcn_units, hops=hops, time_steps=time_steps,
                                 per_step_weights=per_step_weights, concat=concat,
                                 include_self=include_self, edge_weights=edge_weights,
-                                first_layer_regularizer=self.group_lasso,
+                                first_layer_regularizer=self.group_lasso, tied_init=tied_init,
                                 kernel_regularizer=keras.regularizers.L2(l2 / 2.0) if l2 else None,
                                 name="dynamic_gcn")
         node_dim = 2 * self.gcn.stream_units

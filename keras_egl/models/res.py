@@ -41,9 +41,11 @@ Example:
   >>> egl.fit({"x": x, "mask": pos, "negative_mask": neg}, y, epochs=30, batch_size=32)
 """
 
+import functools
+
 from keras_egl._keras import keras, tf
 from keras_egl.explain.activations import find_layer
-from keras_egl.explain.masks import resize_mask
+from keras_egl.explain.masks import as_map_batch, resize_mask
 from keras_egl.layers.imputation import DeepImputation, GaussianImputation, ShallowImputation
 from keras_egl.losses.res import FIDELITIES, RESLoss
 from keras_egl.metrics.explanation import (ExplanationF1, ExplanationIoU, ExplanationPrecision,
@@ -53,19 +55,11 @@ from keras_egl.models.base import ExplanationGuidedModel, ExplanationTerm
 PRESETS = ("RES-G", "RES-L", "RES-L-deep", None)
 IMPUTATIONS = ("gaussian", "shallow", "deep", None)
 
+_masks = functools.partial(as_map_batch, dtype=tf.float32)
+
 __all__ = ["RESTerm", "RESModel", "res_explainer", "default_explanation_metrics", "PRESETS"]
 
 
-def _masks(x, name):
-    x = tf.convert_to_tensor(x)
-    if not (x.dtype.is_floating or x.dtype.is_integer or x.dtype == tf.bool):
-        raise TypeError(f"`{name}` must be a real or boolean mask; got dtype {x.dtype.name}.")
-    x = tf.cast(x, tf.float32)
-    if x.shape.rank == 4 and x.shape[-1] == 1:
-        x = x[..., 0]
-    if x.shape.rank != 3:
-        raise ValueError(f"`{name}` must be (B, H, W) or (B, H, W, 1) at input resolution; got {x.shape}.")
-    return x
 
 
 def _check_mask_size(mask, name, x):

@@ -369,3 +369,20 @@ def test_resize_bad_inputs():
         resize_mask(np.zeros((1, 4, 4)), (0, 2))
     with pytest.raises(TypeError, match="size"):
         resize_mask(np.zeros((1, 4, 4)), 2.5)
+
+
+def test_as_map_batch_shapes_dtypes_and_errors():
+    from keras_egl.explain.masks import as_map_batch
+
+    m = as_map_batch(np.ones((2, 3, 4, 1), bool), "mask")
+    assert m.shape == (2, 3, 4) and m.dtype == tf.float32
+    assert as_map_batch(np.ones((2, 3, 4), np.float64), "m").dtype == tf.float64  # floats keep their dtype
+    assert as_map_batch(np.ones((2, 3, 4), np.float64), "m", dtype=tf.float32).dtype == tf.float32
+    with pytest.raises(ValueError, match=r"`mask`.*single channel"):
+        as_map_batch(np.ones((2, 3, 4, 3)), "mask")  # never silently reduced over channels
+    with pytest.raises(ValueError, match=r"`mask`.*\(B, h, w\)"):
+        as_map_batch(np.ones((3, 4)), "mask")
+    with pytest.raises(TypeError, match="`mask`"):
+        as_map_batch(tf.constant([["a"]]), "mask")
+    with pytest.raises(ValueError, match="required"):
+        as_map_batch(None, "mask")
