@@ -27,18 +27,19 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 
 
 def _tf_keras_is_legacy():
-    # `tf.keras` is a lazy module; its version string tells which Keras it bound.
+    # `tf.keras` is a lazy module bound at TensorFlow's first import; under
+    # TF_USE_LEGACY_KERAS it is tf_keras's v2 API (which has no __version__),
+    # so compare a class rather than a version string.
     try:
-        version = tf.keras.__version__
+        return tf.keras.layers.Dense is keras.layers.Dense
     except Exception:  # pragma: no cover
         return False
-    return str(version).startswith("2.")
 
 
 if _ALREADY_IMPORTED and not _tf_keras_is_legacy():
     raise ImportError(
         "TensorFlow was imported before keras_egl with Keras 3 bound to tf.keras "
-        f"(tf.keras.__version__ = {getattr(tf.keras, '__version__', '?')!r}). keras_egl needs the "
+        "(tf.keras is not tf_keras). keras_egl needs the "
         "Keras 2 API (tf_keras): either `import keras_egl` before `import tensorflow`, "
         "or set the environment variable TF_USE_LEGACY_KERAS=1 before starting Python."
     )
