@@ -19,6 +19,11 @@ A destination listed k times means k transitions (count-weighted edges).
 The real forum data are private; :func:`generate_synthetic_forum` plants a
 ground truth (stage-indicative subforums and keywords, stage episodes with
 onsets) so the attention and the group lasso can be checked against it.
+Since 2026-12-01 its edges follow the thesis' construction - one transition
+per change of the user's monthly *most active* subforum - rather than one per
+switch between consecutive visits (still available as
+``transitions="visits"``; with it the untimed NMT input listed ~34 visits per
+user in order and carried nearly all of the planted signal).
 
 Bad input (different T across users, adjacency naming unknown nodes, edges
 disappearing from a "cumulative" sequence, unknown stage tokens, sequences

@@ -13,6 +13,9 @@ ICDM 2019; Gao, PhD thesis (Emory 2023), ch. 3, eqs. 3.1-3.6 and 3.14-3.16.
 * :class:`NodeToGraphAttention` - feed-forward node-to-graph attention
   (eqs. 3.14-3.16) that returns the graph embedding and the node weights.
 * :func:`active_node_mask` - nodes with at least one in- or out-edge.
+* :func:`per_slice_initializer` - Glorot/He fans of one ``[D, H]`` slice for the
+  stacked ``[T, D, S, H]`` kernels (Keras would read them as conv kernels and
+  start them ~sqrt(S*T) to sqrt(T*D) times too small; fixed 2026-12-01).
 * :func:`per_step_weight_memory` - parameter/optimizer memory of the T weight
   sets (the thesis' T = 96 case is documented in ``docs/FIDELITY.md``).
 
@@ -51,7 +54,7 @@ def per_slice_initializer(initializer, shape):
     ~1/300. Variance-scaling initializers get their ``scale`` multiplied by the
     ratio of the two fans; every other initializer is returned unchanged.
     """
-    init = _fresh(initializer)
+    init = _fresh(keras.initializers.get(initializer))
     if not isinstance(init, keras.initializers.VarianceScaling) or len(shape) != 4:
         return init
     t_w, in_dim, streams, units = (int(d) for d in shape)

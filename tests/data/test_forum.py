@@ -44,6 +44,24 @@ def test_generator_structure_and_ground_truth():
     assert np.all(np.diagonal(adj, axis1=2, axis2=3) == 0)
 
 
+def test_generator_transitions_are_monthly_most_active_switches():
+    # Thesis Definition 3: an edge u -> v when the user's *most active* subforum
+    # switches - at most one new transition per month. The old per-visit walk
+    # (transitions="visits") put ~3 transitions per month into the NMT's input.
+    d = generate_synthetic_forum(num_users=80, num_nodes=20, time_steps=12, num_features=40, seed=3)
+    assert all(len(m) <= 1 for months in d.transitions for m in months)
+    for months in d.transitions:  # consecutive monthly transitions chain u->v, v->w
+        flat = [e for m in months for e in m]
+        assert all(a[1] == b[0] for a, b in zip(flat, flat[1:]))
+    v = generate_synthetic_forum(num_users=80, num_nodes=20, time_steps=12, num_features=40, seed=3,
+                                 transitions="visits")
+    assert v.sequences == d.sequences  # same random stream for the stage story
+    assert max(len(m) for months in v.transitions for m in months) > 1
+    with pytest.raises(ValueError, match="transitions"):
+        generate_synthetic_forum(num_users=2, num_nodes=20, time_steps=12, num_features=40,
+                                 transitions="daily")
+
+
 def test_transition_tokens_follow_the_walk():
     d = ForumData(3, 2, ["a"], np.zeros((3, 1)), [[[(0, 1)], [(1, 2), (2, 0)]]], [["Dx"]])
     np.testing.assert_array_equal(d.transition_tokens(), [[1, 2, 3, 1]])

@@ -4,7 +4,7 @@ import pytest
 from keras_egl._keras import keras, tf
 from keras_egl.layers.dyngraph import (DynamicBiGCN, MaxPoolGraphReadout, NodeToGraphAttention,
                                        active_node_mask, mean_aggregation_operators,
-                                       per_step_weight_memory)
+                                       per_slice_initializer, per_step_weight_memory)
 
 
 def _graph():
@@ -158,6 +158,41 @@ def test_gcn_config_round_trip():
     again.set_weights(layer.get_weights())
     np.testing.assert_allclose(again(x).numpy(), y.numpy(), rtol=1e-6)
     assert again.get_config()["first_layer_regularizer"] is not None
+
+
+@pytest.mark.parametrize("per_step", [True, False])
+def test_kernels_use_per_slice_glorot_fans(per_step):
+    # Regression: Keras read the stacked [T, D, S, H] kernel as a conv kernel (fans
+    # S*T*D and H*T*D), so the T = 24 first-hop kernel started with std ~0.0098
+    # instead of Glorot's sqrt(2 / (D + H)) ~ 0.18.
+    t, d, h = 24, 48, 16
+    layer = DynamicBiGCN(units=h, hops=2, time_steps=t, per_step_weights=per_step)
+    layer([tf.ones([t, 30, d]), tf.ones([1, t, 30, 30])])
+    for k, in_dim in zip(layer.kernels, (d, 2 * h)):
+        expected = np.sqrt(2.0 / (in_dim + h))
+        assert abs(float(np.std(k.numpy())) / expected - 1.0) < 0.1
+        # every [I, H] slice on its own has the Glorot scale
+        assert abs(float(np.std(k.numpy()[-1, :, 1])) / expected - 1.0) < 0.25
+    # other initializers pass through; fan_in mode is corrected by S * T
+    assert isinstance(per_slice_initializer("zeros", (3, 4, 2, 5)), keras.initializers.Zeros)
+    he = per_slice_initializer(keras.initializers.HeNormal(seed=0), (3, 4, 2, 5))
+    assert he.scale == pytest.approx(2.0 * 2 * 3)
+
+
+def test_tied_init_starts_every_step_from_one_draw():
+    x = [tf.random.normal([2, 3, 4, 5], seed=2), tf.ones([2, 3, 4, 4])]
+    tied = DynamicBiGCN(units=3, hops=2, time_steps=3, tied_init=True)
+    tied(x)
+    for k in tied.kernels:
+        w = k.numpy()
+        assert np.std(w) > 0
+        np.testing.assert_array_equal(w[0], w[1])
+        np.testing.assert_array_equal(w[0], w[2])
+    free = DynamicBiGCN(units=3, hops=2, time_steps=3)
+    free(x)
+    assert not np.allclose(free.kernels[0].numpy()[0], free.kernels[0].numpy()[1])
+    again = keras.layers.deserialize(keras.layers.serialize(tied))
+    assert again.tied_init is True
 
 
 def test_maxpool_readout_masks_inactive_nodes():

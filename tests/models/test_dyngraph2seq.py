@@ -89,6 +89,15 @@ def test_dyngraph2seq_variants_shapes_losses_and_config(att, readout, gl):
     assert m.first_layer_kernel().shape == (3, 3, 2, 4)
 
 
+def test_tied_init_reaches_the_gcn_and_round_trips():
+    m = _dyn(tied_init=True)
+    m(dict(_x(), decoder_input=np.ones([2, 5], "int32")))
+    k = m.first_layer_kernel().numpy()
+    np.testing.assert_array_equal(k[0], k[2])
+    assert DynGraph2Seq.from_config(m.get_config()).gcn.tied_init is True
+    assert _dyn().gcn.tied_init is False
+
+
 def test_shared_node_features_equal_per_user_features():
     x = _x()
     shared = x["features"][0]
