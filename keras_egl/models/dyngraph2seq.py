@@ -120,6 +120,13 @@ def strip_special(tokens, eos_id=EOS_ID, pad_id=PAD_ID, go_id=GO_ID):
     return out
 
 
+
+def _readout_layer(readout, units, mask_inactive):
+    """Graph readout shared by the dynamic and the static encoders."""
+    if readout == "maxpool":
+        return MaxPoolGraphReadout(units, mask_inactive=mask_inactive, name="readout")
+    return NodeToGraphAttention(mask_inactive=mask_inactive, name="readout")
+
 class _EncoderDecoder(keras.Model):
     """Shared LSTM decoder with optional attention; subclasses define ``encode``."""
 
@@ -457,11 +464,7 @@ class DynGraph2Seq(_EncoderDecoder):
                                 kernel_regularizer=keras.regularizers.L2(l2 / 2.0) if l2 else None,
                                 name="dynamic_gcn")
         node_dim = 2 * self.gcn.stream_units
-        if readout == "maxpool":
-            self.readout_layer = MaxPoolGraphReadout(readout_units or node_dim,
-                                                     mask_inactive=mask_inactive, name="readout")
-        else:
-            self.readout_layer = NodeToGraphAttention(mask_inactive=mask_inactive, name="readout")
+        self.readout_layer = _readout_layer(readout, readout_units or node_dim, mask_inactive)
         self.encoder_lstm = keras.layers.LSTM(units, return_sequences=True, return_state=True,
                                               name="encoder_lstm")
         self._build_decoder(units)
@@ -540,11 +543,7 @@ class Graph2Seq(_EncoderDecoder):
                                 kernel_regularizer=keras.regularizers.L2(l2 / 2.0) if l2 else None,
                                 name="static_gcn")
         node_dim = 2 * self.gcn.stream_units
-        if readout == "maxpool":
-            self.readout_layer = MaxPoolGraphReadout(readout_units or node_dim,
-                                                     mask_inactive=mask_inactive, name="readout")
-        else:
-            self.readout_layer = NodeToGraphAttention(mask_inactive=mask_inactive, name="readout")
+        self.readout_layer = _readout_layer(readout, readout_units or node_dim, mask_inactive)
         self.state_h = keras.layers.Dense(units, activation="tanh", name="state_h")
         self.state_c = keras.layers.Dense(units, name="state_c")
         self._build_decoder(node_dim)
