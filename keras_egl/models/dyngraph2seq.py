@@ -120,12 +120,12 @@ def strip_special(tokens, eos_id=EOS_ID, pad_id=PAD_ID, go_id=GO_ID):
     return out
 
 
-
 def _readout_layer(readout, units, mask_inactive):
     """Graph readout shared by the dynamic and the static encoders."""
     if readout == "maxpool":
         return MaxPoolGraphReadout(units, mask_inactive=mask_inactive, name="readout")
     return NodeToGraphAttention(mask_inactive=mask_inactive, name="readout")
+
 
 class _EncoderDecoder(keras.Model):
     """Shared LSTM decoder with optional attention; subclasses define ``encode``."""
