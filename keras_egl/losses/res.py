@@ -169,9 +169,10 @@ def adaptive_threshold(maps, target, scope="batch", normalize_counts=True, offse
     neg_sorted = tf.sort(tf.where(neg, m, inf), axis=-1)
     n_pos = tf.reduce_sum(tf.cast(pos, tf.float32), -1, keepdims=True)
     n_neg = tf.reduce_sum(tf.cast(neg, tf.float32), -1, keepdims=True)
-    cand = tf.concat([m + offset, m], axis=-1)
-    valid = tf.concat([neg, pos], axis=-1)
-    cand = tf.where(valid, cand, tf.zeros_like(cand))
+    # One candidate per annotated pixel (a pixel is never both), so each sorted
+    # array is searched once per pixel rather than once per (pixel, kind).
+    valid = pos | neg
+    cand = tf.where(neg, m + offset, tf.where(pos, m, tf.zeros_like(m)))
     pos_below = tf.cast(tf.searchsorted(pos_sorted, cand, side="left"), tf.float32)
     neg_below = tf.cast(tf.searchsorted(neg_sorted, cand, side="left"), tf.float32)
     sat_pos = n_pos - pos_below
@@ -179,8 +180,13 @@ def adaptive_threshold(maps, target, scope="batch", normalize_counts=True, offse
         score = tf.math.divide_no_nan(sat_pos, n_pos) + tf.math.divide_no_nan(neg_below, n_neg)
     else:
         score = sat_pos + neg_below
-    score = tf.where(valid, score, tf.fill(tf.shape(score), -inf))
-    best = tf.argmax(score, axis=-1, output_type=tf.int32)
+    # Ties go to negative candidates first, then positives, each in pixel order
+    # (the brute force's order).
+    minus_inf = tf.fill(tf.shape(score), -inf)
+    score_neg, score_pos = tf.where(neg, score, minus_inf), tf.where(pos, score, minus_inf)
+    neg_wins = tf.reduce_max(score_neg, -1) >= tf.reduce_max(score_pos, -1)
+    best = tf.where(neg_wins, tf.argmax(score_neg, axis=-1, output_type=tf.int32),
+                    tf.argmax(score_pos, axis=-1, output_type=tf.int32))
     a = tf.gather(cand, best, axis=-1, batch_dims=1)
     a = tf.where(tf.reduce_any(valid, -1), a, tf.fill(tf.shape(a), float(default)))
     a = tf.stop_gradient(a)
