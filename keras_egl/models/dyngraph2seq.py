@@ -293,11 +293,14 @@ class _EncoderDecoder(keras.Model):
         extras = {k: v for k, v in enc["extras"].items() if v is not None}
         return tokens, att, extras
 
-    def _base_config(self):
-        return {"vocab_size": self.vocab_size, "units": self.units, "embed_dim": self.embed_dim,
-                "seq_attention": self.seq_attention, "attention_units": self.attention_units,
-                "max_decode_len": self.max_decode_len, "decoder_init": self.decoder_init,
-                "go_id": self.go_id, "eos_id": self.eos_id, "pad_id": self.pad_id}
+    def get_config(self):
+        # Decoder settings here; each subclass records its encoder's in `self._cfg`.
+        cfg = {"vocab_size": self.vocab_size, "units": self.units, "embed_dim": self.embed_dim,
+               "seq_attention": self.seq_attention, "attention_units": self.attention_units,
+               "max_decode_len": self.max_decode_len, "decoder_init": self.decoder_init,
+               "go_id": self.go_id, "eos_id": self.eos_id, "pad_id": self.pad_id}
+        cfg.update(self._cfg)
+        return cfg
 
     @classmethod
     def from_config(cls, config):
@@ -486,11 +489,6 @@ class DynGraph2Seq(_EncoderDecoder):
         """First-hop GCN kernel ``[T, D, S, H]`` (for feature ranking, Table 3.2)."""
         return self.gcn.first_layer_kernel
 
-    def get_config(self):
-        cfg = self._base_config()
-        cfg.update(self._cfg)
-        return cfg
-
 
 @keras.saving.register_keras_serializable(package="keras_egl")
 class Graph2Seq(_EncoderDecoder):
@@ -562,11 +560,6 @@ class Graph2Seq(_EncoderDecoder):
         return {"memory": node_emb, "mask": mask, "state": [self.state_h(g), self.state_c(g)],
                 "extras": {"node_attention": node_alpha}}
 
-    def get_config(self):
-        cfg = self._base_config()
-        cfg.update(self._cfg)
-        return cfg
-
 
 @keras.saving.register_keras_serializable(package="keras_egl")
 class Seq2Seq(_EncoderDecoder):
@@ -618,11 +611,6 @@ class Seq2Seq(_EncoderDecoder):
         emb = self.source_embedding(tokens)
         o, h, c = self.encoder_lstm(emb, mask=mask, training=training)
         return {"memory": o, "mask": mask, "state": [h, c], "extras": {}}
-
-    def get_config(self):
-        cfg = self._base_config()
-        cfg.update(self._cfg)
-        return cfg
 
 
 def compile_for_sequences(model, learning_rate=1e-3, clipnorm=1.0):
