@@ -293,6 +293,12 @@ class _EncoderDecoder(keras.Model):
         extras = {k: v for k, v in enc["extras"].items() if v is not None}
         return tokens, att, extras
 
+    def _read_out(self, node_emb, mask):
+        """Graph embedding and node attention (``None`` for the max-pool readout)."""
+        if self.readout == "maxpool":
+            return self.readout_layer(node_emb, mask=mask), None
+        return self.readout_layer(node_emb, mask=mask)
+
     def get_config(self):
         # Decoder settings here; each subclass records its encoder's in `self._cfg`.
         cfg = {"vocab_size": self.vocab_size, "units": self.units, "embed_dim": self.embed_dim,
@@ -477,11 +483,7 @@ class DynGraph2Seq(_EncoderDecoder):
                                    self.node_features)
         node_emb = self.gcn([f, a])
         mask = active_node_mask(a)
-        node_alpha = None
-        if self.readout == "maxpool":
-            g = self.readout_layer(node_emb, mask=mask)
-        else:
-            g, node_alpha = self.readout_layer(node_emb, mask=mask)
+        g, node_alpha = self._read_out(node_emb, mask)
         o, h, c = self.encoder_lstm(g, training=training)
         return {"memory": o, "mask": None, "state": [h, c], "extras": {"node_attention": node_alpha}}
 
@@ -552,11 +554,7 @@ class Graph2Seq(_EncoderDecoder):
         f = f if "features" not in inputs else f[:, None]  # shared: [1, N, D]; per graph: [B, 1, N, D]
         node_emb = self.gcn([f, a[:, None]])[:, 0]
         mask = active_node_mask(a)
-        node_alpha = None
-        if self.readout == "maxpool":
-            g = self.readout_layer(node_emb, mask=mask)
-        else:
-            g, node_alpha = self.readout_layer(node_emb, mask=mask)
+        g, node_alpha = self._read_out(node_emb, mask)
         return {"memory": node_emb, "mask": mask, "state": [self.state_h(g), self.state_c(g)],
                 "extras": {"node_attention": node_alpha}}
 
