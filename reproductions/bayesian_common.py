@@ -48,7 +48,8 @@ def run_experiment(ctx, data, builder, cfg, seed):
     ``data``: ``x_train, y_train, mask_train, x_val, y_val`` and ``tests``:
     ``{name: (x, y, mask)}``; optional ``clean_train, clean_val`` (clean model).
     ``cfg``: ``target_layer, batch_size, nf_epochs, ft_epochs, clean_epochs,
-    budget_fraction, monitor, mc, overlap_n, occlusion_window, model_kw``.
+    budget_fraction, monitor, mc, overlap_n, occlusion_window, model_kw`` and
+    optionally ``class_weight`` (see :class:`ActiveFeedbackPipeline`).
     """
     t0 = time.time()
     out = {"timing": {}}
@@ -56,7 +57,8 @@ def run_experiment(ctx, data, builder, cfg, seed):
     kw = dict(target_layer=cfg["target_layer"], **cfg.get("model_kw", {}))
     model = make_model(builder, n, seed, **kw)
     pipe = ActiveFeedbackPipeline(model, UniformSampler(budget_fraction=cfg["budget_fraction"], seed=seed),
-                                  monitor=cfg["monitor"], batch_size=cfg["batch_size"], mc_samples=cfg["mc"])
+                                  monitor=cfg["monitor"], batch_size=cfg["batch_size"], mc_samples=cfg["mc"],
+                                  class_weight=cfg.get("class_weight"))
     val = (data["x_val"], data["y_val"])
     ctx.log(f"  [NF] training {cfg['nf_epochs']} epochs on {n} samples")
     pipe.train(data["x_train"], data["y_train"], cfg["nf_epochs"], validation=val)
@@ -87,7 +89,7 @@ def run_experiment(ctx, data, builder, cfg, seed):
         ctx.log(f"  [clean] training {cfg['clean_epochs']} epochs without decoys")
         clean = make_model(builder, n, seed + 1, **kw)
         cpipe = ActiveFeedbackPipeline(clean, monitor=cfg["monitor"], batch_size=cfg["batch_size"],
-                                       mc_samples=cfg["mc"])
+                                       mc_samples=cfg["mc"], class_weight=cfg.get("class_weight"))
         cpipe.train(data["clean_train"], data["y_train"], cfg["clean_epochs"],
                     validation=(data["clean_val"], data["y_val"]))
         out["clean_best_epoch"] = cpipe.log["train"]["best_epoch"]

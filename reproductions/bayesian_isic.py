@@ -1,14 +1,20 @@
 """Bekkemoen (2021) Tables 6.9–6.10 analogue: ISIC-like patch confounder, with and without patches.
 
 ISIC (Rieger et al.'s CDEP version) cannot be downloaded offline; we generate
-an ISIC-like set (``keras_egl.data.feedback_decoy.isic_like``): 32×32 lesions
-with a subtle malignancy cue (irregular two-toned border), coloured patches on
-48 % of benign images only, patch masks. Bayesian AlexNet-BN (small stem,
-width 0.25, conv5 8×8 as feedback layer, no BN after it), Adam 1e-3. Feedback
-on a uniformly random 1.5 % of the training set (only patched samples get a
-non-empty mask), fine-tuning with the best-validation-F1 checkpoint (thesis: 1
-epoch). Test on a held-out set with patches and on its patch-free part (NP).
-The paper numbers are the real ISIC's; only the direction of change is comparable.
+an ISIC-like set (``keras_egl.data.feedback_decoy.isic_like``): 32×32 lesions,
+10.5 % malignant (as Rieger's ISIC), a malignancy cue (irregular, two-toned
+border) whose strength is fixed beforehand by
+``reproductions/bayesian_isic_calibration.py`` so that a patch-free model
+reaches a balanced accuracy of about 0.80 (real dermoscopy is far from
+separable, which is what makes the patch shortcut worth taking), and coloured
+patches on 48 % of benign images only, with patch masks. Balanced class
+weights on the likelihood (the later public code's choice; the thesis is
+silent). Bayesian AlexNet-BN (small stem, width 0.25, conv5 8×8 as feedback
+layer, no BN after it), Adam 1e-3. Feedback on a uniformly random 1.5 % of the
+training set (only patched samples get a non-empty mask), fine-tuning with the
+best-validation-F1 checkpoint (thesis: 1 epoch). Test on a held-out set with
+patches and on its patch-free part (NP). The paper numbers are the real
+ISIC's; only the direction of change is comparable.
 """
 
 import numpy as np
@@ -32,9 +38,21 @@ PAPER_OVERLAP = {"saliency": (0.154, 0.111), "deeplift": (0.145, 0.124), "gradca
                  "occlusion": (0.250, 0.148)}
 
 
+# Rieger et al.'s ISIC: 2,284 malignant of 21,654 (10.5 %).
+MALIGNANT_FRACTION = 0.105
+# Lesion-cue strength fixed by reproductions/bayesian_isic_calibration.py (a plain CNN on patch-free data
+# of disjoint seeds reaches balanced accuracy ≈ 0.80) before any feedback run; see docs/RESULTS.md.
+# Calibration 2026-12-01 (validation BA by strength): 0.50 at ≤ 0.3, 0.67 at 0.4, 0.72 at 0.5,
+# 0.77 at 0.55, 0.77 at 0.6, 1.00 at ≥ 0.65 → 0.55 (the first value nearest 0.80).
+CUE_STRENGTH = 0.55
+
+
 def config(quick):
     base = dict(target_layer="conv5", monitor="f1", occlusion_window=3, model_kw={"mc_samples": 1},
-                width=0.25, fc_units=128)
+                width=0.25, fc_units=128, malignant_fraction=MALIGNANT_FRACTION, cue_strength=CUE_STRENGTH,
+                # Inverse-frequency class weights, as the later public code for ISIC ([1, 11618/1376]);
+                # the thesis is silent, but its NF recall of 0.904 at 10.5 % prevalence implies re-weighting.
+                class_weight="balanced")
     if quick:
         base.update(n_train=240, n_val=60, n_test=120, batch_size=32, nf_epochs=1, ft_epochs=1,
                     budget_fraction=0.05, mc=2, overlap_n=2, ig_steps=2, width=0.125, fc_units=32, control=False)
@@ -53,9 +71,10 @@ def run(ctx):
     runs = []
     for r in range(ctx.n_runs(1, 1)):
         seed = ctx.seed + r
-        tr = isic_like(cfg["n_train"], seed=seed)
-        va = isic_like(cfg["n_val"], seed=seed + 1000)
-        te = isic_like(cfg["n_test"], seed=seed + 2000)
+        gen = dict(malignant_fraction=cfg["malignant_fraction"], cue_strength=cfg["cue_strength"])
+        tr = isic_like(cfg["n_train"], seed=seed, **gen)
+        va = isic_like(cfg["n_val"], seed=seed + 1000, **gen)
+        te = isic_like(cfg["n_test"], seed=seed + 2000, **gen)
         keep = ~te["has_patch"]
         data = {"x_train": tr["x"], "y_train": tr["y"], "mask_train": tr["mask"], "x_val": va["x"], "y_val": va["y"],
                 "tests": {"patch": (te["x"], te["y"], te["mask"]),
@@ -92,8 +111,10 @@ def run(ctx):
     f_spec = np.nanmean(collect(runs, ("F", "no_patch", "specificity")))
     report.add("F − NF, without patches", "benign specificity gain", [f_spec - nf_spec], paper=0.644 - 0.500)
     report.notes += [
-        "Synthetic ISIC-like data (20 % malignant; thesis 10.5 %); absolute numbers are not comparable with the "
-        "real ISIC, only the directions (patch-free specificity up, patch overlap down).",
+        f"Synthetic ISIC-like data ({cfg['malignant_fraction']:.1%} malignant as Rieger's ISIC; lesion cue strength "
+        f"{cfg['cue_strength']} fixed beforehand by reproductions/bayesian_isic_calibration.py); absolute numbers "
+        "are not comparable with the real ISIC, only the directions (patch-free specificity up, patch overlap down).",
+        "Balanced class weights on the likelihood (n / (2·n_k)), as the later public code; the thesis is silent.",
         "Architecture: LRT AlexNet-BN, small stem (3×3 conv1, 2×2 pools), width 0.25, FC 128; BN after every "
         "layer except the feedback layer conv5, whose Gaussian pre-activation is a_F (clamping it zeroes the signal).",
         "Positive class = malignant; 'accuracy' of the thesis = balanced accuracy; specificity = benign recall "

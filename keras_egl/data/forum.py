@@ -25,6 +25,16 @@ switch between consecutive visits (still available as
 ``transitions="visits"``; with it the untimed NMT input listed ~34 visits per
 user in order and carried nearly all of the planted signal).
 
+Also since 2026-12-01 the stage signal is *time-local* by default
+(``signal="temporal"``): subforum features are per month (``[T, N, D]``), and
+each stage is discussed, besides its planted subforums, in general subforums
+that change over the months, so a visit to a general subforum reflects a stage
+only through that month's features - which the dynamic graph keeps and the
+untimed transition sequence (NMT) and the union graph (static Graph2Seq) lose.
+This is a substitute for the private forum data, shaped by the thesis' own
+account of where the signal is (what is discussed in which subforum in which
+month); ``signal="static"`` keeps the previous generator.
+
 Bad input (different T across users, adjacency naming unknown nodes, edges
 disappearing from a "cumulative" sequence, unknown stage tokens, sequences
 longer than the decoder allows) raises ``ValueError`` naming the line and the
@@ -292,7 +302,8 @@ def generate_synthetic_forum(num_users=2882, num_nodes=81, time_steps=96, num_fe
                              seed=0, keywords_per_stage=4, subforums_per_stage=2,
                              max_stages=9, episode_months=(1, 4), gap_months=(0, 3),
                              silent_gap_prob=0.5, visits_per_month=2.0, p_stage=0.55,
-                             p_other_stage=0.10, transitions="most_active"):
+                             p_other_stage=0.10, transitions="most_active", signal="temporal",
+                             hot_subforums_per_stage=2, hot_persistence=0.7):
     """Seeded synthetic forum with planted ground truth (thesis Sec. 3.5.1 stand-in).
 
     Generative story (per user):
@@ -327,11 +338,47 @@ def generate_synthetic_forum(num_users=2882, num_nodes=81, time_steps=96, num_fe
     least 2); any subforum gets one random stage keyword with prob. 0.15
     (confounder).
 
-    What dynamics carry that the static union graph and the untimed transition
-    sequence lose: *when* each episode happened, hence how many episodes of the
-    same stage there were when they are separated by silent months, and their
-    order when the episodes are linked through general subforums. Nothing else
-    is hidden from the baselines.
+    ``signal="temporal"`` (default since 2026-12-01; thesis Definition 3 and
+    Sec. 3.5.1: snapshot t carries node features F_t, "the topics covered by
+    the subforum" in that window, and Table 3.2 selects different keywords in
+    different months) makes the stage signal *time-local*:
+
+    5. Features are per month, ``[T, N, D]``, shared by all users (forum-level,
+       as the schema's per-month ``g_ids_features``). Each subforum keeps its
+       8 generic keywords (each present in a month with prob. 0.9; one random
+       extra generic word with prob. 0.5: topic drift). In every month, stage
+       s is discussed in its planted subforums *and* in
+       ``hot_subforums_per_stage`` general subforums ("hot threads") that
+       carry s's keywords that month; each hot slot persists to the next month
+       with prob. ``hot_persistence``, otherwise it moves to another random
+       general subforum (so a general subforum is about chemo in some months
+       and about radiation in others, with temporally smooth drift - the
+       premise of the sliding-window group lasso). A random stage keyword
+       appears on any subforum-month with prob. 0.1 (confounder).
+    6. A stage visit (prob. ``p_stage``) goes to one of the subforums where
+       the user's stage is discussed *in that month* (planted or hot general,
+       uniformly); another stage's visit likewise uses that stage's current
+       subforums.
+
+    So which stage a transition into a general subforum reflects is only
+    visible from the month's features: the untimed transition sequence (NMT)
+    has subforum ids without months, and the union graph (static Graph2Seq)
+    has one edge set with time-averaged features - both lose it; the dynamic
+    graph keeps it. ``signal="static"`` is the generator before 2026-12-01
+    (one ``[N, D]`` feature matrix; stage visits only to planted subforums),
+    where nodes' features are a fixed code of their identity and the only thing
+    the baselines lose is timing: *when* each episode happened, hence how many
+    episodes of the same stage there were when they are separated by silent
+    months, and their order when the episodes are linked through general
+    subforums.
+
+    The real forum data are private (thesis Sec. 3.5.1); this generator is a
+    substitute shaped by the thesis' own description of where the signal lies
+    (what is discussed in which subforum in which month, and the user's
+    monthly most-active subforum), not by the real data's statistics, which we
+    do not have. Its planted truth (``planted_subforums``, ``stage_keywords``,
+    and in temporal mode ``hot_subforums`` per month) is what the attention and
+    group-lasso checks are scored against.
 
     Args:
         num_users, num_nodes, time_steps, num_features: U, N, T, D (thesis-like
@@ -342,6 +389,8 @@ def generate_synthetic_forum(num_users=2882, num_nodes=81, time_steps=96, num_fe
         episode_months, gap_months: inclusive (min, max) ranges.
         silent_gap_prob, visits_per_month, p_stage, p_other_stage: see above.
         transitions: ``"most_active"`` (thesis) or ``"visits"`` (see step 4).
+        signal: ``"temporal"`` (steps 5-6) or ``"static"`` (pre-2026-12-01).
+        hot_subforums_per_stage, hot_persistence: temporal mode only (step 5).
 
     Returns:
         :class:`ForumData` with ``ground_truth``.
@@ -354,6 +403,11 @@ def generate_synthetic_forum(num_users=2882, num_nodes=81, time_steps=96, num_fe
         raise ValueError(f"`num_features` must be >= {n_stage_kw + 8}; received {num_features}.")
     if time_steps < 2:
         raise ValueError(f"`time_steps` must be >= 2; received {time_steps}.")
+    if signal not in ("temporal", "static"):
+        raise ValueError(f"`signal` must be 'temporal' or 'static'; received {signal!r}.")
+    if not 0 <= hot_persistence <= 1 or hot_subforums_per_stage < 0:
+        raise ValueError("`hot_persistence` must be in [0, 1] and `hot_subforums_per_stage` >= 0; "
+                         f"received {hot_persistence!r}, {hot_subforums_per_stage!r}.")
     if transitions not in ("most_active", "visits"):
         raise ValueError(f"`transitions` must be 'most_active' or 'visits'; received "
                          f"{transitions!r}.")
@@ -385,6 +439,10 @@ def generate_synthetic_forum(num_users=2882, num_nodes=81, time_steps=96, num_fe
                     feats[v, kw_index[w]] = 1
         if rng.random() < 0.15:
             feats[v, kw_index[rng.choice(all_stage_kw)]] = 1
+    hot = None
+    if signal == "temporal":
+        feats, hot = _temporal_features(feats, rng, planted, general, generic, stage_kw, kw_index,
+                                        time_steps, hot_subforums_per_stage, hot_persistence)
 
     all_transitions, sequences, episodes = [], [], []
     for _ in range(num_users):
@@ -429,12 +487,13 @@ def generate_synthetic_forum(num_users=2882, num_nodes=81, time_steps=96, num_fe
             visits = []
             for _ in range(1 + rng.poisson(visits_per_month)):
                 r = rng.random()
+                where = planted if hot is None else hot[t]  # where each stage is discussed
                 if st is not None and r < p_stage:
-                    v = int(rng.choice(planted[st]))
+                    v = int(rng.choice(where[st]))
                 elif st is not None and r < p_stage + p_other_stage:
                     other = STAGES[int(rng.choice([i for i in range(len(STAGES))
                                                    if STAGES[i] != st]))]
-                    v = int(rng.choice(planted[other]))
+                    v = int(rng.choice(where[other]))
                 elif rng.random() < 0.7:
                     v = int(rng.choice(favourites))
                 else:
@@ -453,8 +512,52 @@ def generate_synthetic_forum(num_users=2882, num_nodes=81, time_steps=96, num_fe
         episodes.append(eps)
     gt = {"planted_subforums": planted, "stage_keywords": stage_kw, "episodes": episodes,
           "stage_keyword_ids": sorted(kw_index[w] for w in all_stage_kw),
-          "planted_ids": sorted(node_stage)}
+          "planted_ids": sorted(node_stage), "signal": signal}
+    if hot is not None:
+        gt["hot_subforums"] = hot
     return ForumData(num_nodes, time_steps, keywords, feats, all_transitions, sequences, gt)
+
+
+def _temporal_features(static, rng, planted, general, generic, stage_kw, kw_index, time_steps,
+                       per_stage, persistence):
+    """Per-month features ``[T, N, D]`` and the month's stage subforums (docstring step 5).
+
+    Returns ``(features, hot)`` with ``hot[t][stage]`` = planted + that month's hot
+    general subforums of the stage.
+    """
+    n, d = static.shape
+    gen_ids = [kw_index[w] for w in generic]
+    all_stage_kw = [w for s in STAGES for w in stage_kw[s]]
+    slots = {s: [int(v) for v in rng.choice(general, size=min(per_stage, len(general)),
+                                             replace=False)] for s in STAGES}
+    feats = np.zeros((time_steps, n, d), np.float32)
+    hot = []
+    for t in range(time_steps):
+        if t > 0:
+            for s in STAGES:
+                for j, v in enumerate(slots[s]):
+                    if rng.random() >= persistence:
+                        free = [int(g) for g in general if g not in slots[s]]
+                        if free:
+                            slots[s][j] = int(rng.choice(free))
+        # Generic content drifts: each base generic word kept w.p. 0.9, one extra w.p. 0.5.
+        base = static.copy()
+        base[:, gen_ids] *= rng.random((n, len(gen_ids))) < 0.9
+        for v in range(n):
+            if rng.random() < 0.5:
+                base[v, gen_ids[int(rng.integers(len(gen_ids)))]] = 1
+            if rng.random() < 0.1:
+                base[v, kw_index[rng.choice(all_stage_kw)]] = 1
+        for s in STAGES:
+            kws = [kw_index[w] for w in stage_kw[s]]
+            for v in slots[s]:
+                on = rng.random(len(kws)) < 0.85
+                if on.sum() < 2:
+                    on[rng.choice(len(kws), size=min(2, len(kws)), replace=False)] = True
+                base[v, np.asarray(kws)[on]] = 1
+        feats[t] = base
+        hot.append({s: list(planted[s]) + list(slots[s]) for s in STAGES})
+    return feats, hot
 
 
 def _parse_features(raw, node_index, keywords, time_steps, line_no):

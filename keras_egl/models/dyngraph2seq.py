@@ -43,7 +43,8 @@ from keras_egl._keras import keras, tf
 from keras_egl.layers.dyngraph import (DynamicBiGCN, MaxPoolGraphReadout, NodeToGraphAttention,
                                        active_node_mask)
 from keras_egl.layers.seq_attention import MonotonicAttention, get_sequence_attention
-from keras_egl.regularizers.group_lasso import SlidingWindowGroupLasso
+from keras_egl.regularizers.group_lasso import (SlidingWindowGroupLasso, proximal_group_lasso_step,
+                                                sliding_window_group_lasso)
 
 PAD_ID, GO_ID, EOS_ID = 0, 1, 2
 
@@ -412,6 +413,18 @@ class DynGraph2Seq(_EncoderDecoder):
             ``"luong"``.
         group_lasso: ``None``/``False``, ``True`` (beta 3e-4, w 12), a dict of
             :class:`SlidingWindowGroupLasso` arguments or a regularizer.
+        group_lasso_mode: ``"subgradient"`` (default; the thesis adds eq. 3.13
+            to the objective, so its subgradient goes through Adam) or
+            ``"proximal"``: the penalty is left out of the loss and, after
+            every optimiser step of ``fit``, the first-hop kernel is replaced
+            by :func:`~keras_egl.regularizers.group_lasso.sliding_window_group_prox`
+            with threshold beta x (Adam-preconditioned) step size
+            (:func:`~keras_egl.regularizers.group_lasso.proximal_group_lasso_step`),
+            which makes unselected (window, keyword) groups exactly zero. The
+            regularizer's ``l2`` part stays in the loss. ``logs`` then carry
+            ``group_lasso`` (beta x the l_{2,1} value) for monitoring.
+        prox_preconditioned: in proximal mode, scale the threshold by Adam's
+            second moments (default True); False uses lr x beta.
         l2: follow-up code's L2 (``tf.nn.l2_loss`` convention) on every GCN
             kernel (default 0).
         units: encoder/decoder LSTM size (follow-up code: 128).
@@ -443,18 +456,34 @@ class DynGraph2Seq(_EncoderDecoder):
                  readout="maxpool", readout_units=None, mask_inactive=True,
                  seq_attention="monotonic", group_lasso=None, l2=0.0, units=128, embed_dim=10,
                  attention_units=128, max_decode_len=15, decoder_init="state", sigmoid_noise=0.0,
-                 seed=None, node_features=None, tied_init=False, **kwargs):
+                 seed=None, node_features=None, tied_init=False, group_lasso_mode="subgradient",
+                 prox_preconditioned=True, **kwargs):
         super().__init__(vocab_size, units=units, embed_dim=embed_dim, seq_attention=seq_attention,
                          attention_units=attention_units, max_decode_len=max_decode_len,
                          decoder_init=decoder_init, sigmoid_noise=sigmoid_noise, seed=seed, **kwargs)
         if readout not in ("maxpool", "attention"):
             raise ValueError(f"`readout` must be 'maxpool' or 'attention'; received {readout!r}.")
+        if group_lasso_mode not in ("subgradient", "proximal"):
+            raise ValueError("`group_lasso_mode` must be 'subgradient' or 'proximal'; received "
+                             f"{group_lasso_mode!r}.")
         self.num_nodes, self.num_features, self.time_steps = num_nodes, num_features, time_steps
         nf = _shared_features(node_features, num_nodes, num_features, time_steps)
         self.node_features = tf.constant(nf) if nf is not None else None
         self.readout = readout
         self.mask_inactive = bool(mask_inactive)
         self.group_lasso = _group_lasso(group_lasso)
+        self.group_lasso_mode = group_lasso_mode
+        self.prox_preconditioned = bool(prox_preconditioned)
+        if group_lasso_mode == "proximal" and self.group_lasso is not None and not isinstance(
+                self.group_lasso, SlidingWindowGroupLasso):
+            raise TypeError("`group_lasso_mode='proximal'` needs a SlidingWindowGroupLasso; "
+                            f"received {type(self.group_lasso).__name__}.")
+        first_reg = self.group_lasso
+        if group_lasso_mode == "proximal" and self.group_lasso is not None:
+            # The l2,1 part is applied by the prox after each step; only the L2 part
+            # (tf.nn.l2_loss convention: l2 * sum / 2) stays a differentiable loss.
+            gl_l2 = self.group_lasso.l2
+            first_reg = keras.regularizers.L2(gl_l2 / 2.0) if gl_l2 else None
         self.l2 = float(l2)
         self._cfg = {"num_nodes": num_nodes, "num_features": num_features, "time_steps": time_steps,
                      "gcn_units": gcn_units, "hops": hops, "concat": concat,
@@ -464,12 +493,13 @@ class DynGraph2Seq(_EncoderDecoder):
                      "group_lasso": keras.regularizers.serialize(self.group_lasso)
                      if self.group_lasso is not None else None,
                      "l2": l2, "sigmoid_noise": sigmoid_noise, "seed": seed,
-                     "tied_init": bool(tied_init),
+                     "tied_init": bool(tied_init), "group_lasso_mode": group_lasso_mode,
+                     "prox_preconditioned": bool(prox_preconditioned),
                      "node_features": nf.tolist() if nf is not None else None}
         self.gcn = DynamicBiGCN(gcn_units, hops=hops, time_steps=time_steps,
                                 per_step_weights=per_step_weights, concat=concat,
                                 include_self=include_self, edge_weights=edge_weights,
-                                first_layer_regularizer=self.group_lasso, tied_init=tied_init,
+                                first_layer_regularizer=first_reg, tied_init=tied_init,
                                 kernel_regularizer=keras.regularizers.L2(l2 / 2.0) if l2 else None,
                                 name="dynamic_gcn")
         node_dim = 2 * self.gcn.stream_units
@@ -490,6 +520,20 @@ class DynGraph2Seq(_EncoderDecoder):
     def first_layer_kernel(self):
         """First-hop GCN kernel ``[T, D, S, H]`` (for feature ranking, Table 3.2)."""
         return self.gcn.first_layer_kernel
+
+    def train_step(self, data):
+        logs = super().train_step(data)
+        if self.group_lasso_mode == "proximal" and self.group_lasso is not None:
+            # Proximal gradient: optimiser step on the task loss (done above), then the
+            # prox of the group lasso with the same step size.
+            kernel = self.gcn.first_layer_kernel
+            proximal_group_lasso_step(kernel, self.group_lasso, self.optimizer,
+                                      preconditioned=self.prox_preconditioned)
+            logs = dict(logs)
+            logs["group_lasso"] = self.group_lasso.beta * sliding_window_group_lasso(
+                kernel, self.group_lasso.window, self.group_lasso.stride,
+                self.group_lasso.separate_streams)
+        return logs
 
 
 @keras.saving.register_keras_serializable(package="keras_egl")

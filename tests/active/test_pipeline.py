@@ -101,3 +101,21 @@ def test_pipeline_end_to_end_on_tiny_data():
         pipe.collect(x, masks[:, :4, :4])
     bald_pipe = ActiveFeedbackPipeline(model, BALDSampler(budget=3), mc_samples=2)
     assert len(bald_pipe.select(x)) == 3
+
+
+def test_pipeline_balanced_class_weight_and_bad_value():
+    rng = np.random.default_rng(1)
+    n = 40
+    y = (np.arange(n) < 10).astype(int)  # 10 positives, 30 negatives
+    x = rng.normal(0, 0.1, (n, 8, 8, 1)).astype("float32")
+    pipe = ActiveFeedbackPipeline(_bnn(), UniformSampler(budget=4, seed=0), batch_size=10, mc_samples=2,
+                                  class_weight="balanced")
+    w = pipe._class_weight(y)
+    assert w == pytest.approx({0: 40 / (2 * 30), 1: 40 / (2 * 10)})
+    pipe.train(x, y, epochs=1)
+    idx, F = pipe.collect(x, np.ones((n, 8, 8), "float32"))
+    pipe.fine_tune(x, y, F, epochs=1)  # dict inputs + class weights
+    assert np.isfinite(pipe.log["fine_tune"]["history"]["loss"][0])
+    assert ActiveFeedbackPipeline(_bnn(), class_weight={0: 1.0, 1: 3.0})._class_weight(y) == {0: 1.0, 1: 3.0}
+    with pytest.raises(ValueError, match="class_weight"):
+        ActiveFeedbackPipeline(_bnn(), class_weight="inverse")

@@ -111,6 +111,33 @@ def test_shared_node_features_equal_per_user_features():
     np.testing.assert_allclose(y1.numpy(), y2.numpy(), rtol=1e-5, atol=1e-6)
 
 
+def test_proximal_group_lasso_mode_zeroes_groups_and_keeps_the_loss_clean():
+    keras.utils.set_random_seed(0)
+    gl = {"beta": 0.5, "window": 2}
+    m = _dyn(group_lasso=gl, group_lasso_mode="proximal")
+    x = _x(8, seed=2)
+    di, tg, mk = make_teacher_forcing([[3, 4]] * 8, max_len=4)
+    feed = dict(x, decoder_input=di)
+    m(feed)
+    assert len(m.losses) == 0  # the l2,1 term is applied by the prox, not added to the loss
+    compile_for_sequences(m, learning_rate=1e-2)
+    hist = m.fit(feed, tg, sample_weight=mk, epochs=3, batch_size=8, verbose=0)
+    assert "group_lasso" in hist.history
+    k = m.first_layer_kernel().numpy()
+    assert np.isfinite(k).all()
+    # beta = 0.5 is large against the task gradient: whole (time, feature) rows are exactly 0.
+    assert (np.linalg.norm(k.reshape(3, 3, -1), axis=-1) == 0).any()
+    cfg = m.get_config()
+    assert cfg["group_lasso_mode"] == "proximal"
+    assert DynGraph2Seq.from_config(cfg).group_lasso_mode == "proximal"
+    # the subgradient default puts the penalty into the loss
+    sub = _dyn(group_lasso=gl)
+    sub(feed)
+    assert len(sub.losses) == 1
+    with pytest.raises(ValueError, match="group_lasso_mode"):
+        _dyn(group_lasso=gl, group_lasso_mode="admm")
+
+
 def test_bad_inputs_raise():
     m = _dyn()
     x = _x()

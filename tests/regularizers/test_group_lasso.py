@@ -113,3 +113,96 @@ def test_feature_importance():
     per_t = feature_importance(w).numpy()
     np.testing.assert_allclose(per_t, [[0, 5, 0], [0, 0, 1]])
     np.testing.assert_allclose(feature_importance(w, per_time=False).numpy(), [0, 5, 1])
+
+
+# --- proximal operator ---------------------------------------------------------------
+
+from keras_egl.regularizers.group_lasso import (proximal_group_lasso_step,  # noqa: E402
+                                                sliding_window_group_prox)
+
+
+def test_prox_single_non_overlapping_group_is_block_soft_thresholding():
+    # T = 2 = w: one window; feature 0's group (3, 4) has norm 5, feature 1's (0.3, 0.4) has 0.5.
+    w = np.array([[[3.0], [0.3]], [[4.0], [0.4]]], np.float32)
+    out = sliding_window_group_prox(tf.constant(w), threshold=1.0, window=2).numpy()
+    # By hand: (3, 4) * (1 - 1/5) = (2.4, 3.2); ||(0.3, 0.4)|| = 0.5 <= 1 -> exactly 0.
+    np.testing.assert_allclose(out[:, 0, 0], [2.4, 3.2], rtol=1e-6)
+    assert np.all(out[:, 1] == 0.0)
+
+
+def test_prox_non_overlapping_windows_are_exact_and_independent():
+    rng = np.random.default_rng(3)
+    w = rng.normal(size=(6, 5, 2, 3)).astype(np.float64)
+    tau = 0.7
+    out = sliding_window_group_prox(tf.constant(w), tau, window=2, stride=2).numpy()
+    for s in (0, 2, 4):
+        for i in range(5):
+            blk = w[s:s + 2, i]
+            n = np.linalg.norm(blk)
+            np.testing.assert_allclose(out[s:s + 2, i], blk * max(0.0, 1 - tau / n), rtol=1e-12)
+    # Exact prox: it minimises tau * sum ||X_g|| + ||X - W||^2 / 2 (check against perturbations).
+    def obj(x):
+        return tau * sum(np.linalg.norm(x[s:s + 2, i]) for s in (0, 2, 4) for i in range(5)) \
+            + 0.5 * np.sum((x - w) ** 2)
+    base = obj(out)
+    for _ in range(20):
+        assert obj(out + 1e-3 * rng.normal(size=w.shape)) >= base - 1e-12
+
+
+def test_prox_separate_streams_thresholds_each_stream():
+    w = np.zeros([1, 1, 2, 2], np.float32)
+    w[0, 0, 0] = [3.0, 4.0]   # norm 5
+    w[0, 0, 1] = [0.6, 0.8]   # norm 1
+    out = sliding_window_group_prox(tf.constant(w), 2.0, window=1, separate_streams=True).numpy()
+    np.testing.assert_allclose(out[0, 0, 0], [1.8, 2.4], rtol=1e-6)
+    assert np.all(out[0, 0, 1] == 0)
+    # one joint group: norm sqrt(26) > 2 -> nothing is zeroed
+    joint = sliding_window_group_prox(tf.constant(w), 2.0, window=1).numpy()
+    np.testing.assert_allclose(joint, w * (1 - 2 / np.sqrt(26)), rtol=1e-6)
+
+
+def test_prox_overlapping_windows_is_the_sequential_composition():
+    w = np.array([[[3.0], [0.0]], [[4.0], [1.0]], [[0.0], [2.0]]], np.float32)
+    tau = 0.5
+    out = sliding_window_group_prox(tf.constant(w), tau, window=2).numpy()
+    ref = w.astype(np.float64).copy()
+    for s in (0, 1):
+        for i in range(2):
+            blk = ref[s:s + 2, i]
+            n = np.linalg.norm(blk)
+            ref[s:s + 2, i] = blk * (max(0.0, 1 - tau / n) if n > 0 else 0.0)
+    np.testing.assert_allclose(out, ref, rtol=1e-6)
+    # small rows become exactly zero; the zero group stays zero (no NaN)
+    small = sliding_window_group_prox(tf.constant(w * 0.1), 1.0, window=2).numpy()
+    assert np.all(small == 0.0)
+    z = sliding_window_group_prox(tf.zeros([4, 3, 2]), 0.1, window=2).numpy()
+    assert np.all(z == 0) and np.all(np.isfinite(z))
+
+
+def test_prox_per_group_thresholds():
+    w = np.ones([2, 2, 1], np.float32)  # one window (T = w = 2); both groups have norm sqrt(2)
+    thr = np.array([[[0.5], [2.0]]], np.float32)  # [n_windows=1, D=2, G=1]
+    out = sliding_window_group_prox(tf.constant(w), thr, window=2).numpy()
+    np.testing.assert_allclose(out[:, 0], 1 - 0.5 / np.sqrt(2), rtol=1e-6)
+    assert np.all(out[:, 1] == 0)
+
+
+def test_proximal_step_uses_lr_times_beta_and_adam_preconditioning():
+    reg = SlidingWindowGroupLasso(beta=2.0, window=2)
+    v = tf.Variable(np.array([[[3.0], [0.3]], [[4.0], [0.4]]], np.float32))
+    sgd = keras.optimizers.SGD(0.5)
+    proximal_group_lasso_step(v, reg, sgd)  # tau = 0.5 * 2 = 1
+    np.testing.assert_allclose(v.numpy()[:, 0, 0], [2.4, 3.2], rtol=1e-6)
+    assert np.all(v.numpy()[:, 1] == 0)
+    # Adam after one step with gradient g: v_hat = g^2, so tau_g = beta * lr / mean(|g| + eps).
+    v2 = tf.Variable(np.array([[[3.0], [3.0]], [[4.0], [4.0]]], np.float32))
+    adam = keras.optimizers.Adam(1e-3)
+    grad = np.array([[[1e-3], [1e-8]], [[1e-3], [1e-8]]], np.float32)
+    adam.apply_gradients([(tf.constant(grad), v2)])
+    before = v2.numpy().copy()
+    proximal_group_lasso_step(v2, reg, adam)
+    # feature 0: tau = 2 * 1e-3 / (1e-3 + 1e-7) ~ 2 < 5 -> shrunk; feature 1: tau ~ 2e-3 / 1.1e-7 -> 0
+    tau0 = 2.0 * 1e-3 / (1e-3 + 1e-7)
+    n0 = np.linalg.norm(before[:, 0])
+    np.testing.assert_allclose(v2.numpy()[:, 0], before[:, 0] * (1 - tau0 / n0), rtol=1e-4)
+    assert np.all(v2.numpy()[:, 1] == 0)

@@ -1,0 +1,40 @@
+import numpy as np
+import pytest
+
+from keras_egl.data.feedback_decoy import foreground_background, isic_like
+
+
+def test_isic_like_is_deterministic_and_patches_only_benign():
+    a, b = isic_like(60, seed=3, cue_strength=0.5), isic_like(60, seed=3, cue_strength=0.5)
+    np.testing.assert_array_equal(a["x"], b["x"])
+    assert a["x"].shape == (60, 32, 32, 3) and a["x"].min() >= 0 and a["x"].max() <= 1
+    assert not a["has_patch"][a["y"] == 1].any()
+    np.testing.assert_array_equal(a["mask"].reshape(60, -1).any(1), a["has_patch"])
+    none = isic_like(30, seed=3, patches=False)
+    assert none["mask"].sum() == 0 and not none["has_patch"].any()
+
+
+def _lesion_darkness(d):
+    # mean brightness of the darkest lesion pixels per image (the two-tone cue darkens some of them)
+    x = d["x"].mean(-1).reshape(len(d["x"]), -1)
+    return np.sort(x, axis=1)[:, :40].mean(1)
+
+
+def test_isic_like_cue_strength_controls_the_class_difference():
+    gap = {}
+    for s in (0.0, 1.0):
+        d = isic_like(400, malignant_fraction=0.5, patches=False, cue_strength=s, seed=0)
+        dark = _lesion_darkness(d)
+        gap[s] = dark[d["y"] == 0].mean() - dark[d["y"] == 1].mean()
+    assert abs(gap[0.0]) < 0.01  # identical lesion distributions at strength 0
+    assert gap[1.0] > 0.05      # malignant lesions are two-toned (darker) at strength 1
+    with pytest.raises(ValueError, match="cue_strength"):
+        isic_like(4, cue_strength=1.5)
+    with pytest.raises(ValueError, match="malignant_fraction"):
+        isic_like(4, malignant_fraction=0.0)
+
+
+def test_foreground_background_masks_mark_the_background():
+    d = foreground_background(10, seed=0)
+    assert d["mask"].shape == (10, 32, 32)
+    assert 0.5 < d["mask"].mean() < 0.98
