@@ -10,6 +10,10 @@ ours for orientation only (different data, a small CNN from scratch instead of
 an ImageNet ResNet50), and the claim under test is the *ordering*: RES-G/RES-L
 above GRADIA, HAICS and Baseline on IoU and F1, accuracy not below Baseline.
 
+At ``fidelity="code"`` (the default, as the paper's table was produced by
+``RES.py``) the "HAICS" row uses the code's unmasked BCE; the masked BCE of the
+paper's text runs as an extra row (docs/FIDELITY.md).
+
 Also: the few-shot curve (10/20/50/100 training images), the α sensitivity
 sweep of RES-L, and a figure grid of test CAMs per method.
 

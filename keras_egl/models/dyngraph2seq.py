@@ -526,6 +526,12 @@ class DynGraph2Seq(_EncoderDecoder):
         if self.group_lasso_mode == "proximal" and self.group_lasso is not None:
             # Proximal gradient: optimiser step on the task loss (done above), then the
             # prox of the group lasso with the same step size.
+            if tf.distribute.has_strategy():
+                # The prox reads Adam's slots and assigns the kernel in replica context;
+                # a mirrored variable would need a cross-replica update we have not built.
+                raise NotImplementedError("group_lasso_mode='proximal' runs on one device only; "
+                                          "use the default 'subgradient' under a distribution "
+                                          "strategy.")
             kernel = self.gcn.first_layer_kernel
             proximal_group_lasso_step(kernel, self.group_lasso, self.optimizer,
                                       preconditioned=self.prox_preconditioned)

@@ -88,6 +88,9 @@ class SlidingWindowGroupLasso(keras.regularizers.Regularizer):
     Attach it to :class:`keras_egl.layers.dyngraph.DynamicBiGCN` as
     ``first_layer_regularizer``; its first-hop kernel is ``[T, D, S, H]`` with
     streams S = (forward, backward[, self terms]).
+    As a regularizer it is optimised through its subgradient; for exact zeros
+    apply :func:`proximal_group_lasso_step` after each optimiser step instead
+    (``DynGraph2Seq(group_lasso_mode="proximal")`` does this in ``fit``).
 
     Args:
         beta: weight of the group lasso (thesis: 3e-4).

@@ -7,21 +7,53 @@ from keras_egl.data.forum import (STAGES, ForumData, StageVocab, generate_synthe
                                   load_forum_jsonl, split_indices)
 
 
-def _small(seed=0, users=40):
+def _small(seed=0, users=40, **kw):
     return generate_synthetic_forum(num_users=users, num_nodes=20, time_steps=12, num_features=40,
-                                    seed=seed)
+                                    seed=seed, **kw)
 
 
-def test_generator_is_deterministic_per_seed():
-    a, b, c = _small(0), _small(0), _small(1)
+@pytest.mark.parametrize("signal", ["temporal", "static"])
+def test_generator_is_deterministic_per_seed(signal):
+    a, b, c = _small(0, signal=signal), _small(0, signal=signal), _small(1, signal=signal)
     assert a.sequences == b.sequences and a.transitions == b.transitions
     np.testing.assert_array_equal(a.node_features, b.node_features)
     assert a.keywords == b.keywords
     assert a.sequences != c.sequences or a.transitions != c.transitions
+    if signal == "temporal":
+        assert a.ground_truth["hot_subforums"] == b.ground_truth["hot_subforums"]
+
+
+def test_temporal_generator_puts_the_stage_signal_in_monthly_features():
+    d = _small(users=60)  # signal="temporal" is the default
+    f, gt = d.node_features, d.ground_truth
+    assert f.shape == (12, 20, 40) and gt["signal"] == "temporal"
+    planted = set(gt["planted_ids"])
+    general = [v for v in range(20) if v not in planted]
+    hot = gt["hot_subforums"]
+    assert len(hot) == 12
+    for t in range(12):
+        for stage, ids in hot[t].items():
+            kw = [d.keywords.index(w) for w in gt["stage_keywords"][stage]]
+            assert ids[:2] == gt["planted_subforums"][stage]  # planted: every month
+            assert len(ids) == 4 and all(v in general for v in ids[2:])  # + 2 general, drifting
+            for v in ids:
+                assert f[t, v, kw].sum() >= 2
+    # the hot general subforums drift over the months (persistence 0.7), but not every month
+    moved = [hot[t][s][2:] != hot[t - 1][s][2:] for t in range(1, 12) for s in hot[t]]
+    assert 0 < sum(moved) < len(moved)
+    # stage keywords of general subforums vary over time; the static mean keeps a trace only
+    stage_ids = gt["stage_keyword_ids"]
+    assert f[:, general][..., stage_ids].std(axis=0).max() > 0
+    # episodes agree with the label; transitions are monthly most-active switches
+    for eps, seq in zip(gt["episodes"], d.sequences):
+        assert [e[0] for e in eps] == seq
+    assert all(len(m) <= 1 for months in d.transitions for m in months)
+    with pytest.raises(ValueError, match="signal"):
+        _small(signal="hourly")
 
 
 def test_generator_structure_and_ground_truth():
-    d = _small(users=60)
+    d = _small(users=60, signal="static")
     assert len(d) == 60 and d.node_features.shape == (20, 40)
     lens = [len(s) for s in d.sequences]
     assert 1 <= min(lens) and max(lens) <= 9
@@ -70,8 +102,9 @@ def test_transition_tokens_follow_the_walk():
     np.testing.assert_array_equal(d.transition_tokens(max_len=2, truncate="last"), [[3, 1]])
 
 
-def test_jsonl_round_trip(tmp_path):
-    d = _small(users=15)
+@pytest.mark.parametrize("signal", ["temporal", "static"])
+def test_jsonl_round_trip(tmp_path, signal):
+    d = _small(users=15, signal=signal)
     path = d.save_jsonl(tmp_path / "forum.jsonl")
     back = load_forum_jsonl(path, keywords=d.keywords)
     assert back.sequences == d.sequences

@@ -13,8 +13,8 @@ def test_quick_mode_writes_finite_table(tmp_path):
     _harness.run_one(mod, ctx)
     data = json.loads((tmp_path / f"{mod.NAME}.json").read_text())
     rows = [r for r in data["rows"] if r["metric"] in mod.METRICS]
-    assert len(rows) == 8 * 5
-    assert {r["setting"] for r in rows} == set(mod.PAPER)
+    assert len(rows) == (8 + len(mod.EXTRA)) * 5
+    assert {r["setting"] for r in rows} == set(mod.PAPER) | set(mod.EXTRA)
     assert all(r["ours"] is not None and math.isfinite(r["ours"]) for r in rows)
-    assert all(r["paper"] is not None for r in rows)
+    assert all((r["paper"] is not None) == (r["setting"] in mod.PAPER) for r in rows)
     assert (tmp_path / f"{mod.NAME}.md").exists()
