@@ -23,6 +23,7 @@ from keras_egl._keras import keras, tf
 from keras_egl.active.evaluation import classification_scores, mc_predict, overlap_scores, uncertainty_scores
 from keras_egl.active.pipeline import ActiveFeedbackPipeline
 from keras_egl.active.samplers import UniformSampler
+from keras_egl.losses.feedback import resolve_feedback_weight
 from keras_egl.models.bayesian import BayesianFeedbackModel
 
 
@@ -49,7 +50,9 @@ def run_experiment(ctx, data, builder, cfg, seed):
     ``{name: (x, y, mask)}``; optional ``clean_train, clean_val`` (clean model).
     ``cfg``: ``target_layer, batch_size, nf_epochs, ft_epochs, clean_epochs,
     budget_fraction, monitor, mc, overlap_n, occlusion_window, model_kw`` and
-    optionally ``class_weight`` (see :class:`ActiveFeedbackPipeline`).
+    optionally ``class_weight`` (see :class:`ActiveFeedbackPipeline`) and
+    ``alt_feedback_weights`` ``{label: w_F}`` — extra fine-tunings from the same
+    NF checkpoint and masks with other feedback weights (results ``F_<label>``).
     """
     t0 = time.time()
     out = {"timing": {}}
@@ -77,6 +80,16 @@ def run_experiment(ctx, data, builder, cfg, seed):
     out["F"] = {name: _scores(model, x, y, cfg["mc"]) for name, (x, y, _) in data["tests"].items()}
     out["F_overlap"] = _overlaps(model, data, cfg, ctx)
     out["timing"]["f"] = time.time() - t0
+
+    for label, weight in cfg.get("alt_feedback_weights", {}).items():
+        # Same NF checkpoint and feedback masks, another w_F (e.g. the later code's preset).
+        ctx.log(f"  [F, {label}] fine-tuning {cfg['ft_epochs']} epochs with feedback_weight={weight}")
+        model.set_weights(nf_weights)
+        model.feedback_weight, model.train_function = resolve_feedback_weight(weight), None
+        pipe.fine_tune(data["x_train"], data["y_train"], F, cfg["ft_epochs"], validation=val)
+        out[f"F_{label}"] = {name: _scores(model, x, y, cfg["mc"]) for name, (x, y, _) in data["tests"].items()}
+        out[f"F_{label}_overlap"] = _overlaps(model, data, cfg, ctx)
+    model.feedback_weight, model.train_function = resolve_feedback_weight(kw.get("feedback_weight", 1.0)), None
 
     if cfg.get("control", True):
         ctx.log("  [NF+FT] the same fine-tuning epochs without feedback (control)")
