@@ -35,6 +35,18 @@ def _safe_norm(sq):
     return tf.where(pos, tf.sqrt(safe), tf.zeros_like(sq))
 
 
+def _check_window(window, stride):
+    if not isinstance(window, int) or window <= 0:
+        raise ValueError(f"`window` must be a positive int; received {window!r}.")
+    if not isinstance(stride, int) or stride <= 0:
+        raise ValueError(f"`stride` must be a positive int; received {stride!r}.")
+
+
+def _window_starts(t_steps, window, stride):
+    win = min(window, t_steps)
+    return win, list(range(0, t_steps - win + 1, stride))
+
+
 def sliding_window_group_lasso(kernel, window=12, stride=1, separate_streams=False):
     r"""Unscaled sliding-window l_{2,1} norm of a time-stacked kernel.
 
@@ -59,17 +71,13 @@ def sliding_window_group_lasso(kernel, window=12, stride=1, separate_streams=Fal
     if separate_streams and w.shape.rank != 4:
         raise ValueError("`separate_streams=True` needs a [T, D, S, H] kernel; received shape "
                          f"{w.shape}.")
-    if not isinstance(window, int) or window <= 0:
-        raise ValueError(f"`window` must be a positive int; received {window!r}.")
-    if not isinstance(stride, int) or stride <= 0:
-        raise ValueError(f"`stride` must be a positive int; received {stride!r}.")
+    _check_window(window, stride)
     t_steps = w.shape[0]
     if separate_streams:
         sq = tf.reduce_sum(tf.square(w), axis=-1)  # [T, D, S]
     else:
         sq = tf.reduce_sum(tf.reshape(tf.square(w), [t_steps, w.shape[1], -1]), axis=-1)[..., None]
-    win = min(window, t_steps)
-    starts = list(range(0, t_steps - win + 1, stride))
+    win, starts = _window_starts(t_steps, window, stride)
     # Gather the windows explicitly ([n_windows, w, D, S]): exact zeros stay zeros, so
     # the subgradient at a fully pruned group is 0 rather than a rounding artefact.
     idx = tf.constant([[s + j for j in range(win)] for s in starts], tf.int32)
@@ -114,10 +122,7 @@ class SlidingWindowGroupLasso(keras.regularizers.Regularizer):
     def __init__(self, beta=3e-4, window=12, stride=1, separate_streams=False, l2=0.0):
         if beta < 0 or l2 < 0:
             raise ValueError(f"`beta` and `l2` must be >= 0; received beta={beta!r}, l2={l2!r}.")
-        if not isinstance(window, int) or window <= 0:
-            raise ValueError(f"`window` must be a positive int; received {window!r}.")
-        if not isinstance(stride, int) or stride <= 0:
-            raise ValueError(f"`stride` must be a positive int; received {stride!r}.")
+        _check_window(window, stride)
         self.beta = float(beta)
         self.window = window
         self.stride = stride
@@ -147,11 +152,6 @@ def feature_importance(kernel, per_time=True):
     if per_time:
         return tf.sqrt(sq)
     return tf.sqrt(tf.reduce_sum(sq, axis=0))
-
-
-def _window_starts(t_steps, window, stride):
-    win = min(window, t_steps)
-    return win, list(range(0, t_steps - win + 1, stride))
 
 
 def _grouped(w, separate_streams):
@@ -208,10 +208,7 @@ def sliding_window_group_prox(kernel, threshold, window=12, stride=1, separate_s
     w = tf.convert_to_tensor(kernel)
     if w.shape.rank is None or w.shape.rank < 2:
         raise ValueError(f"`kernel` must be [T, D, ...] (rank >= 2); received shape {w.shape}.")
-    if not isinstance(window, int) or window <= 0:
-        raise ValueError(f"`window` must be a positive int; received {window!r}.")
-    if not isinstance(stride, int) or stride <= 0:
-        raise ValueError(f"`stride` must be a positive int; received {stride!r}.")
+    _check_window(window, stride)
     shape = tf.shape(w)
     x = _grouped(w, separate_streams)
     t_steps = x.shape[0]
