@@ -23,7 +23,6 @@ from keras_egl._keras import keras, tf
 from keras_egl.active.evaluation import classification_scores, mc_predict, overlap_scores, uncertainty_scores
 from keras_egl.active.pipeline import ActiveFeedbackPipeline
 from keras_egl.active.samplers import UniformSampler
-from keras_egl.losses.feedback import resolve_feedback_weight
 from keras_egl.models.bayesian import BayesianFeedbackModel
 
 
@@ -41,6 +40,10 @@ def _scores(model, x, y, mc):
     s = classification_scores(y, probs.mean(0).argmax(1), num_classes=probs.shape[-1])
     s.update(uncertainty_scores(y, probs))
     return s
+
+
+def _test_scores(model, data, mc):
+    return {name: _scores(model, x, y, mc) for name, (x, y, _) in data["tests"].items()}
 
 
 def run_experiment(ctx, data, builder, cfg, seed):
@@ -67,7 +70,7 @@ def run_experiment(ctx, data, builder, cfg, seed):
     pipe.train(data["x_train"], data["y_train"], cfg["nf_epochs"], validation=val)
     out["nf_best_epoch"] = pipe.log["train"]["best_epoch"]
     nf_weights = model.get_weights()
-    out["NF"] = {name: _scores(model, x, y, cfg["mc"]) for name, (x, y, _) in data["tests"].items()}
+    out["NF"] = _test_scores(model, data, cfg["mc"])
     out["NF_overlap"] = _overlaps(model, data, cfg, ctx)
     out["timing"]["nf"] = time.time() - t0
 
@@ -77,7 +80,7 @@ def run_experiment(ctx, data, builder, cfg, seed):
             f"({out['feedback']['n_nonzero']} with a non-empty mask)")
     pipe.fine_tune(data["x_train"], data["y_train"], F, cfg["ft_epochs"], validation=val)
     out["ft_best_epoch"] = pipe.log["fine_tune"]["best_epoch"]
-    out["F"] = {name: _scores(model, x, y, cfg["mc"]) for name, (x, y, _) in data["tests"].items()}
+    out["F"] = _test_scores(model, data, cfg["mc"])
     out["F_overlap"] = _overlaps(model, data, cfg, ctx)
     out["timing"]["f"] = time.time() - t0
 
@@ -85,17 +88,17 @@ def run_experiment(ctx, data, builder, cfg, seed):
         # Same NF checkpoint and feedback masks, another w_F (e.g. the later code's preset).
         ctx.log(f"  [F, {label}] fine-tuning {cfg['ft_epochs']} epochs with feedback_weight={weight}")
         model.set_weights(nf_weights)
-        model.feedback_weight, model.train_function = resolve_feedback_weight(weight), None
+        model.set_feedback_weight(weight)
         pipe.fine_tune(data["x_train"], data["y_train"], F, cfg["ft_epochs"], validation=val)
-        out[f"F_{label}"] = {name: _scores(model, x, y, cfg["mc"]) for name, (x, y, _) in data["tests"].items()}
+        out[f"F_{label}"] = _test_scores(model, data, cfg["mc"])
         out[f"F_{label}_overlap"] = _overlaps(model, data, cfg, ctx)
-    model.feedback_weight, model.train_function = resolve_feedback_weight(kw.get("feedback_weight", 1.0)), None
+    model.set_feedback_weight(kw.get("feedback_weight", 1.0))
 
     if cfg.get("control", True):
         ctx.log("  [NF+FT] the same fine-tuning epochs without feedback (control)")
         model.set_weights(nf_weights)
         pipe.fine_tune(data["x_train"], data["y_train"], np.zeros_like(F), cfg["ft_epochs"], validation=val)
-        out["NFFT"] = {name: _scores(model, x, y, cfg["mc"]) for name, (x, y, _) in data["tests"].items()}
+        out["NFFT"] = _test_scores(model, data, cfg["mc"])
         out["timing"]["control"] = time.time() - t0
 
     if "clean_train" in data:
@@ -106,7 +109,7 @@ def run_experiment(ctx, data, builder, cfg, seed):
         cpipe.train(data["clean_train"], data["y_train"], cfg["clean_epochs"],
                     validation=(data["clean_val"], data["y_val"]))
         out["clean_best_epoch"] = cpipe.log["train"]["best_epoch"]
-        out["clean"] = {name: _scores(clean, x, y, cfg["mc"]) for name, (x, y, _) in data["tests"].items()}
+        out["clean"] = _test_scores(clean, data, cfg["mc"])
     out["timing"]["total"] = time.time() - t0
     return out
 

@@ -199,6 +199,17 @@ class BayesianFeedbackModel(ExplanationGuidedModel):
         self.n_train = n_train
         set_kl_weight(self.model, 1.0 / n_train)
 
+    def set_feedback_weight(self, feedback_weight):
+        """Change ``w_F`` (a float or a preset name) after compiling.
+
+        ``w_F`` is a Python constant of the traced train/test steps, so they are
+        dropped here and retraced on the next ``fit``/``evaluate``; the config
+        reports the new value.
+        """
+        self.feedback_weight = resolve_feedback_weight(feedback_weight)
+        self._feedback_weight_arg = feedback_weight
+        self.train_function = self.test_function = None
+
     # ------------------------------------------------------------------ passes
     def _x_and_mask(self, inputs):
         x, annotations = self.split_inputs(inputs)

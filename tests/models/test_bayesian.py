@@ -148,3 +148,19 @@ def test_config_round_trip_and_builders():
     alex_bn = bayesian_alexnet_bn(input_shape=(32, 32, 3), width=0.125, fc_units=32, stem="small",
                                   target_batchnorm=True)
     assert any(l.name == "bn5" for l in alex_bn.layers)
+
+
+def test_set_feedback_weight_retraces_and_updates_config():
+    net = _tiny(3)
+    model = _compiled(net, feedback_weight=0.0)
+    x, y, F = _data(16)
+    h0 = model.fit({"x": x, "mask": F}, y, batch_size=16, epochs=1, verbose=0).history
+    np.testing.assert_allclose(h0["loss"][0], h0["task_loss"][0] + h0["regularization_loss"][0], rtol=1e-4)
+    model.set_feedback_weight("v3_decoy_position")
+    assert model.feedback_weight == 3e-4 and model.get_config()["feedback_weight"] == "v3_decoy_position"
+    h1 = model.fit({"x": x, "mask": F}, y, batch_size=16, epochs=1, verbose=0).history
+    assert h1["feedback_loss"][0] > 0
+    np.testing.assert_allclose(h1["loss"][0], h1["task_loss"][0] + h1["regularization_loss"][0]
+                               + 3e-4 * h1["feedback_loss"][0], rtol=1e-4)
+    with pytest.raises(ValueError, match="feedback_weight"):
+        model.set_feedback_weight("nope")
