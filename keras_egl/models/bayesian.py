@@ -405,8 +405,8 @@ def bayesian_lenet(input_shape=(28, 28, 1), num_classes=10, conv_filters=(6, 16,
 
 
 def bayesian_alexnet_bn(input_shape=(227, 227, 3), num_classes=2, width=1.0, fc_units=4096, stem="imagenet",
-                        target_batchnorm=False, prior_stddev=0.1, posterior_rho_init=-4.0, seed=None,
-                        name="bayesian_alexnet_bn"):
+                        target_batchnorm=False, bn_momentum=0.9, bn_epsilon=1e-5, prior_stddev=0.1,
+                        posterior_rho_init=-4.0, seed=None, name="bayesian_alexnet_bn"):
     """Bekkemoen's AlexNet: BatchNorm after every layer, no dropout, all conv/FC layers LRT.
 
     Layer order for every layer except the target: ``LRT conv/FC → BatchNorm →
@@ -428,6 +428,13 @@ def bayesian_alexnet_bn(input_shape=(227, 227, 3), num_classes=2, width=1.0, fc_
         (3×3/1 conv1, 2×2 max-pools after conv1, conv2, conv5: for 32–64 px
         inputs; conv5 keeps an (H/4)×(W/4) grid).
       target_batchnorm: see above.
+      bn_momentum, bn_epsilon: BatchNorm's moving-average momentum and ε.
+        The defaults are PyTorch's (``momentum=0.1`` there means 0.9 here;
+        ε = 1e-5), which the thesis used for every unlisted setting. Keras's
+        own 0.99 lets the moving statistics trail the weights by ~100 steps;
+        at a few dozen steps per epoch the evaluation-mode network then lags
+        training, and an imbalanced binary head flips between predicting one
+        class and the other from epoch to epoch.
       prior_stddev, posterior_rho_init, seed, name: as :func:`bayesian_lenet`.
 
     Returns:
@@ -437,6 +444,9 @@ def bayesian_alexnet_bn(input_shape=(227, 227, 3), num_classes=2, width=1.0, fc_
         raise ValueError(f"`stem` must be 'imagenet' or 'small'; got {stem!r}.")
     if not width > 0:
         raise ValueError(f"`width` must be > 0; got {width!r}.")
+    if not 0.0 <= bn_momentum < 1.0:
+        raise ValueError(f"`bn_momentum` must be in [0, 1) (Keras convention: weight of the old average); "
+                         f"got {bn_momentum!r}.")
     ch = [max(1, int(round(c * width))) for c in (96, 256, 384, 384, 256)]
     init = (lambda i: keras.initializers.HeUniform(seed=None if seed is None else seed + 100 + i))
     kw = lambda i: _lrt_kwargs(prior_stddev, posterior_rho_init, seed, i)  # noqa: E731
@@ -448,7 +458,7 @@ def bayesian_alexnet_bn(input_shape=(227, 227, 3), num_classes=2, width=1.0, fc_
                                   kernel_mu_initializer=init(i), **kw(i))(h)
         h = BayesianConv2D(filters, k, strides=s, padding=pad, name=f"conv{i}", kernel_mu_initializer=init(i),
                            **kw(i))(h)
-        h = keras.layers.BatchNormalization(name=f"bn{i}")(h)
+        h = keras.layers.BatchNormalization(momentum=bn_momentum, epsilon=bn_epsilon, name=f"bn{i}")(h)
         return keras.layers.ReLU(name=f"relu{i}")(h)
 
     pool = (lambda n: keras.layers.MaxPooling2D(2, name=n)) if small else \
@@ -465,7 +475,7 @@ def bayesian_alexnet_bn(input_shape=(227, 227, 3), num_classes=2, width=1.0, fc_
     h = keras.layers.Flatten(name="flatten")(h)
     for i in (6, 7):
         h = BayesianDense(fc_units, name=f"fc{i}", kernel_mu_initializer=init(i), **kw(i))(h)
-        h = keras.layers.BatchNormalization(name=f"bn{i}")(h)
+        h = keras.layers.BatchNormalization(momentum=bn_momentum, epsilon=bn_epsilon, name=f"bn{i}")(h)
         h = keras.layers.ReLU(name=f"relu{i}")(h)
     out = BayesianDense(num_classes, name="logits", kernel_mu_initializer=init(8), **kw(8))(h)
     return keras.Model(inp, out, name=name)

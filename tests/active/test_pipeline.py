@@ -119,3 +119,27 @@ def test_pipeline_balanced_class_weight_and_bad_value():
     assert ActiveFeedbackPipeline(_bnn(), class_weight={0: 1.0, 1: 3.0})._class_weight(y) == {0: 1.0, 1: 3.0}
     with pytest.raises(ValueError, match="class_weight"):
         ActiveFeedbackPipeline(_bnn(), class_weight="inverse")
+
+
+def test_fine_tune_resets_optimizer_and_sets_learning_rate():
+    rng = np.random.default_rng(2)
+    n = 24
+    y = (np.arange(n) % 2).astype(int)
+    x = rng.normal(0, 0.1, (n, 8, 8, 1)).astype("float32")
+    model = _bnn()
+    pipe = ActiveFeedbackPipeline(model, UniformSampler(budget=4, seed=0), batch_size=8, mc_samples=2)
+    pipe.train(x, y, epochs=1)
+    opt = model.optimizer
+    assert int(opt.iterations) == 3
+    slots = [v for v in opt.variables if "/m/" in v.name]
+    assert any(np.abs(v.numpy()).sum() > 0 for v in slots)
+    F = np.zeros((n, 8, 8), "float32")
+    # The reset happens before fitting: one epoch of 3 steps from a zero step count.
+    pipe.fine_tune(x, y, F, epochs=1, learning_rate=1e-4)
+    assert int(opt.iterations) == 3
+    assert float(opt.learning_rate) == pytest.approx(1e-4)
+    # Without the reset, the step count carries on.
+    pipe.fine_tune(x, y, F, epochs=1, reset_optimizer=False)
+    assert int(opt.iterations) == 6 and float(opt.learning_rate) == pytest.approx(1e-4)
+    with pytest.raises(ValueError, match="learning_rate"):
+        pipe.fine_tune(x, y, F, epochs=1, learning_rate=0.0)

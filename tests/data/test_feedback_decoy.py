@@ -34,6 +34,26 @@ def test_isic_like_cue_strength_controls_the_class_difference():
         isic_like(4, malignant_fraction=0.0)
 
 
+def test_isic_like_graded_cue_is_a_continuum_with_the_stated_separation():
+    d = isic_like(2000, malignant_fraction=0.5, patches=False, cue="graded", cue_separation=1.2, seed=1)
+    z = np.log(d["severity"] / (1 - d["severity"]))
+    assert z[d["y"] == 1].mean() == pytest.approx(0.6, abs=0.1)
+    assert z[d["y"] == 0].mean() == pytest.approx(-0.6, abs=0.1)
+    assert z[d["y"] == 0].std() == pytest.approx(1.0, abs=0.1)
+    # the image shows the degree: darker lesions at higher severity, within one class
+    benign = d["y"] == 0
+    rank = lambda v: np.argsort(np.argsort(v))  # noqa: E731
+    rho = np.corrcoef(rank(d["severity"][benign]), rank(-_lesion_darkness(d)[benign]))[0, 1]
+    assert rho > 0.5
+    flat = isic_like(400, malignant_fraction=0.5, patches=False, cue="graded", cue_separation=0.0, seed=1)
+    z0 = np.log(flat["severity"] / (1 - flat["severity"]))
+    assert abs(z0[flat["y"] == 1].mean() - z0[flat["y"] == 0].mean()) < 0.3
+    with pytest.raises(ValueError, match="cue"):
+        isic_like(4, cue="continuous")
+    with pytest.raises(ValueError, match="cue_separation"):
+        isic_like(4, cue="graded", cue_separation=-1.0)
+
+
 def test_foreground_background_masks_mark_the_background():
     d = foreground_background(10, seed=0)
     assert d["mask"].shape == (10, 32, 32)

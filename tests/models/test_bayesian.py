@@ -148,6 +148,10 @@ def test_config_round_trip_and_builders():
     alex_bn = bayesian_alexnet_bn(input_shape=(32, 32, 3), width=0.125, fc_units=32, stem="small",
                                   target_batchnorm=True)
     assert any(l.name == "bn5" for l in alex_bn.layers)
+    bn = alex.get_layer("bn1")  # PyTorch's defaults (momentum 0.1 there = 0.9 here, eps 1e-5), as the thesis
+    assert bn.momentum == pytest.approx(0.9) and bn.epsilon == pytest.approx(1e-5)
+    with pytest.raises(ValueError, match="bn_momentum"):
+        bayesian_alexnet_bn(input_shape=(32, 32, 3), width=0.125, fc_units=32, stem="small", bn_momentum=1.0)
 
 
 def test_set_feedback_weight_retraces_and_updates_config():
