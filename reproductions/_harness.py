@@ -61,6 +61,7 @@ class Row:
     ours_std: Optional[float] = None
     n: Optional[int] = None
     note: str = ""
+    values: Optional[List[float]] = None  # per run (JSON only), so paired comparisons stay possible
 
 
 @dataclasses.dataclass
@@ -79,7 +80,8 @@ class Report:
         arr_f = arr[np.isfinite(arr)]
         ours = float(arr_f.mean()) if arr_f.size else float("nan")
         std = float(arr_f.std(ddof=1)) if arr_f.size > 1 else None
-        self.rows.append(Row(setting, metric, ours, paper, std, int(arr.size), note))
+        self.rows.append(Row(setting, metric, ours, paper, std, int(arr.size), note,
+                             [float(v) for v in arr] if arr.size > 1 else None))
         return self
 
     def to_dict(self):

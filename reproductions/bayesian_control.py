@@ -22,13 +22,18 @@ PAPER_OVERLAP = {"saliency": (0.396, 0.384), "deeplift": (0.405, 0.407), "occlus
 
 
 def config(quick):
-    base = dict(target_layer="conv5", monitor="f1", occlusion_window=3, width=0.25, fc_units=128)
+    # KL/n with the thesis's n (22,500 Dogs-vs-Cats training images): at KL/2000 the KL is ~240 nats
+    # per sample against a likelihood of ~0.7, and the net stayed at the prior (accuracy 0.55–0.59).
+    base = dict(target_layer="conv5", monitor="f1", occlusion_window=3, width=0.25, fc_units=128, kl_n=22500)
     if quick:
         base.update(n_train=200, n_val=50, n_test=100, batch_size=32, nf_epochs=1, ft_epochs=1,
                     budget_fraction=0.05, mc=2, overlap_n=2, ig_steps=2, width=0.125, fc_units=32,
                     model_kw={"mc_samples": 1, "eval_mc_samples": 2})
         return base
-    base.update(n_train=2000, n_val=300, n_test=600, batch_size=64, nf_epochs=8, ft_epochs=4,
+    # NF: early stopping on validation F1 (patience 8, at most 40 epochs) — the thesis trained up to
+    # 1000 epochs with early stopping (best at 765); 8 fixed epochs left NF at 0.56 accuracy, still
+    # improving. F: at most the thesis's 16 fine-tuning epochs, best validation F1.
+    base.update(n_train=2000, n_val=300, n_test=600, batch_size=64, nf_epochs=40, nf_patience=8, ft_epochs=16,
                 budget_fraction=0.045, mc=8, overlap_n=150, ig_steps=16,
                 model_kw={"mc_samples": 1, "eval_mc_samples": 8})
     return base
