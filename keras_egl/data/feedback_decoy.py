@@ -207,7 +207,8 @@ def isic_like(n, size=32, malignant_fraction=0.2, patch_fraction_benign=0.48, pa
         * ``"graded"`` — every lesion shows the phenotype to a degree
           ``sigmoid(z)``, ``z ~ N(+d/2, 1)`` if malignant and ``N(−d/2, 1)`` if
           benign, ``d = cue_separation``. The best balanced accuracy without
-          the patch is ``Φ(d/2)``. Because the evidence is graded, a
+          the patch is at most ``Φ(d/2)`` (reached if the image revealed z
+          exactly; border jitter blurs it a little). Because the evidence is graded, a
           classifier that also reads the patch shifts its threshold on
           patch-free lesions by the log-odds ``−log(1 − patch_fraction_benign)``
           and trades specificity for recall there — the harm feedback should
