@@ -53,7 +53,9 @@ def run_experiment(ctx, data, builder, cfg, seed):
     ``{name: (x, y, mask)}``; optional ``clean_train, clean_val`` (clean model).
     ``cfg``: ``target_layer, batch_size, nf_epochs, ft_epochs, clean_epochs,
     budget_fraction, monitor, mc, overlap_n, occlusion_window, model_kw`` and
-    optionally ``class_weight`` (see :class:`ActiveFeedbackPipeline`) and
+    optionally ``class_weight`` (see :class:`ActiveFeedbackPipeline`),
+    ``nf_patience`` (early stopping of NF; ``nf_epochs`` is then the cap),
+    ``kl_n`` (the n of the KL/n term; default the training-set size) and
     ``alt_feedback_weights`` ``{label: w_F}`` — extra fine-tunings from the same
     NF checkpoint and masks with other feedback weights (results ``F_<label>``).
     """
@@ -79,11 +81,10 @@ def run_experiment(ctx, data, builder, cfg, seed):
     out["timing"]["nf"] = time.time() - t0
 
     idx, F = pipe.collect(data["x_train"], data["mask_train"])
-    ft_lr = cfg.get("ft_learning_rate")
     out["feedback"] = dict(pipe.log["feedback"])
     ctx.log(f"  [F] fine-tuning {cfg['ft_epochs']} epochs with feedback on {len(idx)} samples "
             f"({out['feedback']['n_nonzero']} with a non-empty mask)")
-    pipe.fine_tune(data["x_train"], data["y_train"], F, cfg["ft_epochs"], validation=val, learning_rate=ft_lr)
+    pipe.fine_tune(data["x_train"], data["y_train"], F, cfg["ft_epochs"], validation=val)
     out["ft_best_epoch"] = pipe.log["fine_tune"]["best_epoch"]
     out["F"] = _test_scores(model, data, cfg["mc"])
     out["F_overlap"] = _overlaps(model, data, cfg, ctx)
@@ -94,7 +95,7 @@ def run_experiment(ctx, data, builder, cfg, seed):
         ctx.log(f"  [F, {label}] fine-tuning {cfg['ft_epochs']} epochs with feedback_weight={weight}")
         model.set_weights(nf_weights)
         model.set_feedback_weight(weight)
-        pipe.fine_tune(data["x_train"], data["y_train"], F, cfg["ft_epochs"], validation=val, learning_rate=ft_lr)
+        pipe.fine_tune(data["x_train"], data["y_train"], F, cfg["ft_epochs"], validation=val)
         out[f"F_{label}"] = _test_scores(model, data, cfg["mc"])
         out[f"F_{label}_overlap"] = _overlaps(model, data, cfg, ctx)
     model.set_feedback_weight(kw.get("feedback_weight", 1.0))
@@ -102,8 +103,7 @@ def run_experiment(ctx, data, builder, cfg, seed):
     if cfg.get("control", True):
         ctx.log("  [NF+FT] the same fine-tuning epochs without feedback (control)")
         model.set_weights(nf_weights)
-        pipe.fine_tune(data["x_train"], data["y_train"], np.zeros_like(F), cfg["ft_epochs"], validation=val,
-                       learning_rate=ft_lr)
+        pipe.fine_tune(data["x_train"], data["y_train"], np.zeros_like(F), cfg["ft_epochs"], validation=val)
         out["NFFT"] = _test_scores(model, data, cfg["mc"])
         out["timing"]["control"] = time.time() - t0
 
