@@ -22,30 +22,20 @@ tuned by.
 """
 
 from keras_egl._keras import keras, tf
+from keras_egl.explain import explainers as _explainers
 from keras_egl.explain.activations import ActivationModel
-from keras_egl.explain.grad_cam import cam_from_gradients
-from keras_egl.explain.targets import select_target
+from keras_egl.terms.core import (HAS_ANNOTATION, NEG_MASK, POS_MASK, REASONABILITY,  # noqa: F401
+                                  ExplanationContext, ExplanationTerm, annotation_flags,
+                                  check_annotation)
+from keras_egl.validation import check_bool, check_per_sample
 
-HAS_ANNOTATION = "has_annotation"
+__all__ = ["ExplanationGuidedModel", "ExplanationTerm", "ExplanationContext", "annotation_flags",
+           "check_annotation", "HAS_ANNOTATION", "POS_MASK", "NEG_MASK"]
 
 
 def _replica_count():
     ctx = tf.distribute.get_replica_context()
     return ctx.num_replicas_in_sync if ctx is not None else 1
-
-
-def annotation_flags(mask, explicit=None):
-    """Per-sample ``(B,)`` float flag: 1 where a sample is annotated.
-
-    ``explicit`` (a ``has_annotation`` input) wins; otherwise a sample counts as
-    annotated when its mask has any non-zero entry.
-    """
-    if explicit is not None:
-        explicit = tf.reshape(tf.cast(explicit, tf.float32), [-1])
-        return explicit
-    mask = tf.convert_to_tensor(mask)
-    axes = list(range(1, mask.shape.rank))
-    return tf.cast(tf.reduce_any(tf.not_equal(mask, 0), axis=axes), tf.float32)
 
 
 def _assert_finite(t):
@@ -58,163 +48,6 @@ def _assert_finite(t):
     return tf.debugging.assert_all_finite(t, "the model input `x` contains NaN or infinite values")
 
 
-def check_annotation(mask, like, name, spatial_rank=None):
-    """Validate an annotation ``mask`` against the tensor it annotates.
-
-    ``like`` is the tensor (input, map or activations) the mask must match on
-    batch and spatial axes (the first ``1 + spatial_rank`` axes; all of
-    ``like``'s axes when ``spatial_rank`` is None). A trailing channel axis of
-    size 1 on either side is tolerated. Raises ``ValueError`` naming ``name``
-    with both shapes — never broadcasts silently.
-    """
-    mask = tf.convert_to_tensor(mask)
-    if not (mask.dtype.is_floating or mask.dtype.is_integer or mask.dtype == tf.bool):
-        raise TypeError(f"`{name}` must be a numeric or boolean mask; got dtype {mask.dtype.name}.")
-    ms, ls = mask.shape, like.shape
-    n = (ls.rank if spatial_rank is None else 1 + spatial_rank)
-    m_dims = ms.as_list()
-    l_dims = ls.as_list()[:n]
-    if len(m_dims) == n + 1 and m_dims[-1] == 1:
-        m_dims = m_dims[:-1]
-    if len(m_dims) != n or any(a is not None and b is not None and a != b
-                               for a, b in zip(m_dims, l_dims)):
-        raise ValueError(f"`{name}` has shape {ms} but must match {tuple(l_dims)} "
-                         f"(batch and spatial axes of the annotated tensor of shape {ls}).")
-    return mask[..., 0] if len(ms) == n + 1 else mask
-
-
-class ExplanationContext:
-    """What an :class:`ExplanationTerm` sees in one train/test step.
-
-    Attributes:
-      inputs: the full input dict (model inputs and annotations).
-      x: the model input tensor (or list of tensors).
-      y, sample_weight: as given to ``fit``.
-      outputs: the model outputs of this step's forward pass.
-      activations: the explained layer's activations (``None`` if no layer is named).
-      training: whether this is a training step.
-      from_logits: whether ``outputs`` are logits.
-    """
-
-    def __init__(self, model, inputs, x, y, sample_weight, outputs, activations, tape, training):
-        self.model = model
-        self.inputs = inputs if isinstance(inputs, dict) else {}
-        self.x = x
-        self.y = y
-        self.sample_weight = sample_weight
-        self.outputs = outputs
-        self.activations = activations
-        self.training = training
-        self.from_logits = model.from_logits
-        self._tape = tape
-        self._cache = {}
-
-    # ----------------------------------------------------------- annotations
-    def annotation(self, key, default=None):
-        """The annotation tensor under ``key`` or ``default`` if absent."""
-        return self.inputs.get(key, default)
-
-    def has(self, key):
-        return key in self.inputs
-
-    def flags(self, mask_key):
-        """``(B,)`` float: which samples carry an annotation (see :func:`annotation_flags`)."""
-        if mask_key not in self.inputs and HAS_ANNOTATION not in self.inputs:
-            return tf.zeros(tf.shape(self.outputs)[:1], tf.float32)
-        return annotation_flags(self.inputs.get(mask_key), self.inputs.get(HAS_ANNOTATION))
-
-    # ---------------------------------------------------------- explanations
-    def score(self, target="true", quantity="logit"):
-        y = self.y if target == "true" else None
-        return select_target(self.outputs, target, y=y, from_logits=self.from_logits, quantity=quantity)
-
-    def gradient(self, score_fn, wrt):
-        """``∂ Σ score_fn(outputs) / ∂ wrt`` on the step's tape (differentiable)."""
-        with self._tape:
-            total = tf.reduce_sum(score_fn(self.outputs))
-        grads = self._tape.gradient(total, wrt)
-        if grads is None or (isinstance(grads, (list, tuple)) and any(g is None for g in grads)):
-            raise ValueError("the model output has no gradient path to the requested tensor "
-                             "(is the explained layer / input used in the forward pass?).")
-        return grads
-
-    def input_gradients(self, target="sum_log_prob", quantity="logit"):
-        """Input gradients ``∂ s/∂x`` of this step's forward pass (cached per target)."""
-        key = ("input_gradients", target if isinstance(target, str) else id(target), quantity)
-        if key not in self._cache:
-            if not tf.nest.flatten(self.x)[0].dtype.is_floating:
-                raise TypeError("input gradients need a floating-point model input; got "
-                                f"{tf.nest.flatten(self.x)[0].dtype.name}.")
-            y = self.y if target == "true" else None
-            self._cache[key] = self.gradient(
-                lambda out: select_target(out, target, y=y, from_logits=self.from_logits,
-                                          quantity=quantity), self.x)
-        return self._cache[key]
-
-    def layer_gradients(self, target="true", quantity="logit"):
-        """``∂ s/∂A`` for the explained layer's activations (cached per target)."""
-        if self.activations is None:
-            raise ValueError("no `explained_layer` was given to the model; Grad-CAM terms need one.")
-        key = ("layer_gradients", target if isinstance(target, str) else id(target), quantity)
-        if key not in self._cache:
-            y = self.y if target == "true" else None
-            self._cache[key] = self.gradient(
-                lambda out: select_target(out, target, y=y, from_logits=self.from_logits,
-                                          quantity=quantity), self.activations)
-        return self._cache[key]
-
-    def grad_cam(self, target="true", weights="detached", relu=True, normalize="minmax",
-                 upsample=None, quantity="logit", epsilon=0.0):
-        """Batched Grad-CAM of the explained layer from this step's pass."""
-        grads = self.layer_gradients(target, quantity)
-        size = None
-        if upsample is not None:
-            x0 = tf.nest.flatten(self.x)[0]
-            size = tuple(x0.shape[1:3])
-        return cam_from_gradients(self.activations, grads, weights=weights, relu=relu,
-                                  normalize=normalize, size=size, method=upsample or "bilinear",
-                                  epsilon=epsilon)
-
-
-@keras.saving.register_keras_serializable(package="keras_egl")
-class ExplanationTerm:
-    """Base class of an explanation loss term of an :class:`ExplanationGuidedModel`.
-
-    Subclasses implement ``compute(ctx) -> scalar`` (already reduced over the
-    batch; samples without annotation contribute 0) and list their constructor
-    arguments in ``get_config``.
-
-    Args:
-      weight: multiplier λ of the term in the total loss.
-      name: the log key (defaults to the class's ``default_name``).
-    """
-
-    default_name = "explanation_loss"
-    #: annotation keys the term reads; when any is absent from the batch the
-    #: term is 0 (no annotation), without computing an explanation.
-    required_annotations = ()
-
-    def __init__(self, weight=1.0, name=None):
-        weight = float(weight)
-        if not weight >= 0:
-            raise ValueError(f"`weight` must be a non-negative float; got {weight!r}.")
-        self.weight = weight
-        self.name = name or self.default_name
-
-    def compute(self, ctx):  # pragma: no cover - abstract
-        raise NotImplementedError(f"{type(self).__name__} must implement compute(ctx).")
-
-    def __call__(self, ctx):
-        return tf.cast(self.compute(ctx), tf.float32)
-
-    def get_config(self):
-        return {"weight": self.weight, "name": self.name}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
-
 class _Untracked:
     def __init__(self, **kwargs):
         self.__dict__.update(kwargs)
@@ -224,62 +57,88 @@ class _Untracked:
 class ExplanationGuidedModel(keras.Model):
     """A Keras model trained with explanation terms beside its task loss.
 
+    Every method is a term on any classifier: swap the term, nothing else.
+
     Args:
       model: the classifier to train (functional, Sequential or subclassed).
-      terms: a list of :class:`ExplanationTerm` (may be empty: then it trains
-        like ``model`` but still reports explanation metrics).
-      explained_layer: name of the layer whose activations Grad-CAM terms use
-        (``None`` if no term needs activations).
+      terms: a list of :class:`~keras_egl.terms.ExplanationTerm` objects or
+        names for :func:`keras_egl.terms.get` (``"rrr"``, ``"gradia"``,
+        ``"haics"``, ``"res_g"``, ``"res_l"``, ``"feedback"``, …). May be empty:
+        then it trains like ``model`` but still reports explanation metrics.
+      explained_layer: name of the layer whose activations Grad-CAM terms and
+        the default explainer use (``None`` if no term needs activations).
       input_key: key of the model input in the input dict; a list of keys for
         multi-input models.
       from_logits: whether ``model`` outputs logits (recommended) or probabilities.
-      explainer: optional callable ``ctx -> maps`` used for explanation metrics
-        at ``evaluate`` time and for :meth:`explain` / the ``explain`` export
-        signature. Defaults to Grad-CAM of ``explained_layer`` on the predicted
-        class (min–max, upsampled to the input) when a layer is named, else the
-        input gradient of the predicted class's logit.
+      explainer: what :meth:`explain`, the explanation metrics and the
+        ``explain`` export return: a callable ``ctx -> maps`` (e.g.
+        :class:`keras_egl.explain.explainers.GradCAM`), a name (``"grad_cam"``,
+        ``"input_gradient"``) or ``None`` for the library-wide default — the
+        same on every method's model: Grad-CAM of ``explained_layer`` for the
+        predicted class (ReLU, min–max, upsampled to the input) when a layer
+        is named, else the input gradient of the predicted class's logit.
+      explanation_metrics: list of ``keras.metrics.Metric`` or ``(metric,
+        mask_keys)`` pairs, updated in ``evaluate`` (never in ``fit``'s training
+        logs) as ``metric.update_state(*annotations[mask_keys], maps,
+        sample_weight=flags)`` when the first mask key is present (default key
+        ``"pos_mask"``).
       check_finite: assert that model inputs hold no NaN/inf in every step
         (an ``InvalidArgumentError`` naming ``x`` inside ``fit``; a ``ValueError``
         when called eagerly) instead of training into a NaN loss.
-      explanation_metrics: list of ``keras.metrics.Metric`` or ``(metric,
-        mask_keys)`` pairs; each is updated as
-        ``metric.update_state(*annotations[mask_keys], maps, sample_weight=flags)``
-        when the first mask key is present (default mask key ``"mask"``).
+      extra_keys: input-dict keys the model may receive but does not read
+        (e.g. evaluation-only masks). Any other key that is neither a model
+        input nor read by a term, a metric or the model raises ``ValueError`` —
+        a misspelt annotation key never turns a method off silently.
 
     Example:
-      >>> egl = ExplanationGuidedModel(cnn, terms=[MyTerm(weight=1.0)],
-      ...                              explained_layer="conv_last")
+      >>> egl = ExplanationGuidedModel(cnn, terms=["gradia"], explained_layer="conv_last")
       >>> egl.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True),
       ...             metrics=["accuracy"])
-      >>> egl.fit({"x": images, "mask": masks}, labels, epochs=5)
+      >>> egl.fit({"x": images, "pos_mask": masks}, labels, epochs=5)
     """
 
+    #: Keys the model itself reads besides its terms' (subclasses extend it).
+    model_keys = (HAS_ANNOTATION,)
+
     def __init__(self, model, terms=(), explained_layer=None, input_key="x", from_logits=True,
-                 explainer=None, explanation_metrics=(), check_finite=True, **kwargs):
+                 explainer=None, explanation_metrics=(), check_finite=True, extra_keys=(), **kwargs):
         super().__init__(**kwargs)
         if not isinstance(model, keras.Model):
             raise TypeError(f"`model` must be a keras.Model; got {type(model).__name__}.")
-        terms = list(terms)
-        for t in terms:
-            if not isinstance(t, ExplanationTerm):
-                raise TypeError(f"`terms` must hold ExplanationTerm objects; got {type(t).__name__}.")
+        from keras_egl import terms as _terms  # the registry imports the method terms
+
+        terms = [_terms.get(t) for t in (terms or ())]
         names = [t.name for t in terms]
         if len(set(names)) != len(names):
             raise ValueError(f"`terms` names must be unique (they are log keys); got {names}.")
         reserved = {"loss", "task_loss", "regularization_loss"}
         if reserved & set(names):
             raise ValueError(f"`terms` names must not be one of {sorted(reserved)}; got {names}.")
+        if isinstance(input_key, (list, tuple)):
+            if not input_key or not all(isinstance(k, str) for k in input_key):
+                raise ValueError(f"`input_key` must be a string or a non-empty list of strings; got {input_key!r}.")
+            input_key = list(input_key)
+        elif not isinstance(input_key, str):
+            raise ValueError(f"`input_key` must be a string or a list of strings; got {input_key!r}.")
+        if isinstance(extra_keys, str):
+            extra_keys = (extra_keys,)
         self.model = model
+        # A tracked list of layers: term weights (RES-L's imputation) join
+        # trainable_variables, checkpoints and saved models.
         self.terms = terms
         self.explained_layer = explained_layer
         self.input_key = input_key
-        self.from_logits = bool(from_logits)
-        self.check_finite = bool(check_finite)
-        self._explainer = explainer
+        self.from_logits = check_bool(from_logits, "from_logits")
+        self.check_finite = check_bool(check_finite, "check_finite")
+        self.extra_keys = tuple(extra_keys)
+        self._explainer = _explainers.get(explainer)
         self._activation_model = ActivationModel(model, explained_layer) if explained_layer else None
         specs = []
-        for spec in explanation_metrics:
-            metric, keys = (spec, ("mask",)) if isinstance(spec, keras.metrics.Metric) else spec
+        for spec in explanation_metrics or ():
+            metric, keys = (spec, (POS_MASK,)) if isinstance(spec, keras.metrics.Metric) else spec
+            if not isinstance(metric, keras.metrics.Metric):
+                raise TypeError("`explanation_metrics` must hold keras.metrics.Metric objects or "
+                                f"(metric, mask_keys) pairs; got {spec!r}.")
             specs.append((metric, tuple([keys] if isinstance(keys, str) else keys)))
         # Held in a plain object so Keras does not track the metric variables as
         # model weights (they would end up in get_weights() and checkpoints).
@@ -289,29 +148,75 @@ class ExplanationGuidedModel(keras.Model):
             task=keras.metrics.Mean(name="task_loss"),
             reg=keras.metrics.Mean(name="regularization_loss"),
             terms=[keras.metrics.Mean(name=t.name) for t in terms],
+            evaluating=False,
         )
+        self._build_terms()
+
+    # ------------------------------------------------------------------ terms
+    def _build_terms(self):
+        """Build terms from the backbone's static shapes when it is functional."""
+        inputs = getattr(self.model, "inputs", None)
+        if not inputs or all(t.built for t in self.terms):
+            return
+        shapes = {"x": inputs[0].shape, "activations": None}
+        if self.explained_layer is not None:
+            layers = self._activation_model.layers
+            try:
+                shapes["activations"] = layers[0].output.shape
+            except (AttributeError, ValueError):
+                return  # a layer used at several call sites: build on the first step
+        for t in self.terms:
+            if not t.built:
+                t.build(shapes)
+
+    @property
+    def annotation_keys(self):
+        """Every input-dict key this model reads besides its model input(s)."""
+        keys = list(self.model_keys)
+        for t in self.terms:
+            keys.extend(t.annotation_keys)
+        for _, ks in self._state.metric_specs:
+            keys.extend(ks)
+        return tuple(dict.fromkeys(keys))
 
     # ------------------------------------------------------------------ I/O
+    def _input_keys(self):
+        return list(self.input_key) if isinstance(self.input_key, list) else [self.input_key]
+
     def split_inputs(self, inputs):
-        """Return ``(model_input, annotations_dict)`` from what ``fit`` passes."""
+        """Return ``(model_input, annotations_dict)`` from what ``fit`` passes.
+
+        Raises ``ValueError`` for a missing model input key and for a key that
+        nothing reads (see ``extra_keys``).
+        """
         if isinstance(inputs, dict):
-            keys = self.input_key if isinstance(self.input_key, (list, tuple)) else [self.input_key]
+            keys = self._input_keys()
             missing = [k for k in keys if k not in inputs]
             if missing:
                 raise ValueError(f"the input dict has no model input key(s) {missing} "
                                  f"(`input_key`={self.input_key!r}); got keys {sorted(inputs)}.")
-            x = [inputs[k] for k in keys] if isinstance(self.input_key, (list, tuple)) else inputs[keys[0]]
+            self._check_keys(inputs)
+            x = [inputs[k] for k in keys] if isinstance(self.input_key, list) else inputs[keys[0]]
             return x, inputs
         return inputs, {}
+
+    def _check_keys(self, inputs):
+        keys = self._input_keys()
+        known = set(keys) | set(self.annotation_keys) | set(self.extra_keys)
+        unknown = sorted(k for k in inputs if k not in known)
+        if unknown:
+            raise ValueError(
+                f"the input dict has key(s) {unknown} that this model does not read. Its model "
+                f"input key(s): {keys}; annotation keys its terms, metrics and model read: "
+                f"{list(self.annotation_keys)}. Fix the key (the annotation vocabulary is "
+                f"'pos_mask', 'neg_mask', 'has_annotation') or pass extra_keys={unknown} to "
+                f"allow it.")
 
     def call(self, inputs, training=None):
         x, _ = self.split_inputs(inputs)
         return self.model(x, training=training)
 
     # -------------------------------------------------------------- forward
-    def _needs_tape(self):
-        return bool(self.terms) or bool(self._state.metric_specs)
-
     def forward(self, inputs, y=None, sample_weight=None, training=False):
         """One forward pass returning ``(outputs, ExplanationContext)``.
 
@@ -335,22 +240,32 @@ class ExplanationGuidedModel(keras.Model):
         return outputs, ctx
 
     def compute_terms(self, ctx):
-        """``{name: unweighted value}`` of every explanation term."""
+        """``{name: unweighted value}`` of every explanation term (0 where inactive)."""
         values = {}
         for t in self.terms:
-            if all(ctx.has(k) for k in t.required_annotations):
-                values[t.name] = t(ctx)
-            else:
-                values[t.name] = tf.constant(0.0)
+            # Build on the first step even when the batch leaves the term inactive:
+            # its weights must exist in the first trace (and before the optimizer builds).
+            if not t.built:
+                t.build(ctx.shapes())
+            values[t.name] = t.value(ctx) if t.is_active(ctx) else tf.constant(0.0)
         return values
 
+    def _check_sample_weight(self, y, sample_weight):
+        if sample_weight is None or y is None:
+            return sample_weight
+        sw = tf.convert_to_tensor(sample_weight)
+        if sw.shape.rank is not None and sw.shape.rank > 1 and not (sw.shape.rank == 2 and sw.shape[1] == 1):
+            return sample_weight  # temporal / per-output weights: Keras checks them
+        return check_per_sample(sw, "sample_weight", tf.nest.flatten(y)[0], low=0.0)
+
     def _losses_and_logs(self, inputs, y, sample_weight, training):
+        sample_weight = self._check_sample_weight(y, sample_weight)
         outputs, ctx = self.forward(inputs, y, sample_weight, training=training)
         n_rep = float(_replica_count())
         # compiled_loss returns a value already scaled by 1/replicas for the gradient.
         task_scaled = self.compiled_loss(y, outputs, sample_weight, regularization_losses=None)
-        task = task_scaled * n_rep
-        reg = tf.add_n(self.losses) if self.losses else tf.constant(0.0)
+        task = tf.cast(task_scaled, tf.float32) * n_rep
+        reg = tf.cast(tf.add_n(self.losses), tf.float32) if self.losses else tf.constant(0.0)
         values = self.compute_terms(ctx)
         weighted = [t.weight * values[t.name] for t in self.terms]
         total = task + reg + (tf.add_n(weighted) if weighted else 0.0)
@@ -384,20 +299,61 @@ class ExplanationGuidedModel(keras.Model):
         self.compiled_metrics.update_state(y, outputs, sample_weight)
         if ctx is not None and self._state.metric_specs:
             self._update_explanation_metrics(ctx)
-        return self.get_metrics_result()
+        return self._metric_logs(include_explanation=ctx is not None)
+
+    def _check_lengths(self, x, y=None, sample_weight=None):
+        """Name the key whose array length differs (Keras only says "ambiguous")."""
+        if not isinstance(x, dict):
+            return
+        self._check_keys(x)
+        sizes = {k: len(v) for k, v in x.items() if hasattr(v, "shape") and getattr(v, "ndim", 1) > 0
+                 and not isinstance(v, (tf.data.Dataset,))}
+        if y is not None and hasattr(y, "shape") and getattr(y, "ndim", 1) > 0:
+            sizes["y"] = len(y)
+        if sample_weight is not None and hasattr(sample_weight, "shape"):
+            sizes["sample_weight"] = len(sample_weight)
+        if len(set(sizes.values())) > 1:
+            ref = sizes.get(self._input_keys()[0], max(sizes.values()))
+            bad = {k: n for k, n in sizes.items() if n != ref}
+            raise ValueError(f"every array must have one entry per sample ({ref}, the length of "
+                             f"`{self._input_keys()[0]}`); got lengths {bad}.")
+
+    def fit(self, x=None, y=None, *args, **kwargs):
+        self._check_lengths(x, y, kwargs.get("sample_weight"))
+        return super().fit(x, y, *args, **kwargs)
+
+    def evaluate(self, x=None, y=None, *args, **kwargs):
+        self._check_lengths(x, y, kwargs.get("sample_weight"))
+        return self._evaluate(x, y, *args, **kwargs)
+
+    def _evaluate(self, *args, **kwargs):
+        # Explanation metrics are computed in test steps only; the flag keeps
+        # them out of fit's training logs (no constant 0.0 entries there).
+        previous, self._state.evaluating = self._state.evaluating, True
+        try:
+            return super().evaluate(*args, **kwargs)
+        finally:
+            self._state.evaluating = previous
 
     def get_metrics_result(self):
         """The logs: ``loss`` is the total; the compiled loss's own tracker is left out.
 
         Keras rebuilds epoch logs from this method by metric name, so it must
-        agree with what the steps return.
+        agree with what the steps return: explanation metrics appear only in
+        ``evaluate`` (and ``val_`` logs), where they are computed.
         """
+        return self._metric_logs(include_explanation=self._state.evaluating)
+
+    def _metric_logs(self, include_explanation):
+        explanation = {id(m) for m, _ in self._state.metric_specs}
         logs = {}
         for m in self.metrics:
             if m is self._state.reg and not self.losses:
                 continue
             if m.name == "loss" and m is not self._state.total:
                 continue  # compiled_loss's own tracker: its value is reported as task_loss
+            if id(m) in explanation and not include_explanation:
+                continue
             result = m.result()
             if isinstance(result, dict):
                 logs.update(result)
@@ -411,10 +367,10 @@ class ExplanationGuidedModel(keras.Model):
             return
         maps = tf.stop_gradient(self.explainer(ctx))
         for metric, keys in present:
-            flags = ctx.flags(keys[0])
-            first = ctx.inputs[keys[0]]
+            flags = ctx.flags(*[k for k in keys if ctx.has(k)])
+            first = ctx.mask(keys[0])
             # A missing secondary mask (e.g. no negative annotation) is an empty mask.
-            masks = [ctx.inputs[k] if k in ctx.inputs else tf.zeros_like(first) for k in keys]
+            masks = [ctx.mask(k) if ctx.has(k) else tf.zeros_like(first) for k in keys]
             metric.update_state(*masks, maps, sample_weight=flags)
 
     @property
@@ -428,28 +384,36 @@ class ExplanationGuidedModel(keras.Model):
         return ms
 
     # ----------------------------------------------------------- explaining
+    @property
+    def explainer_object(self):
+        """The explainer in use (the user's, or the library-wide default)."""
+        return self._explainer if self._explainer is not None else _explainers.default_explainer(
+            self.explained_layer)
+
     def explainer(self, ctx):
-        """Maps used for metrics and export; see the ``explainer`` argument."""
-        if self._explainer is not None:
-            return self._explainer(ctx)
-        if self.explained_layer is not None:
-            x0 = tf.nest.flatten(ctx.x)[0]
-            up = "bilinear" if x0.shape.rank == 4 else None
-            return ctx.grad_cam(target="pred", weights="detached", relu=True,
-                                normalize="minmax", upsample=up)
-        quantity = "logit" if self.from_logits else "prob"
-        return ctx.input_gradients(target="pred", quantity=quantity)
+        """Maps used for metrics, :meth:`explain` and export; see the ``explainer`` argument."""
+        return self.explainer_object(ctx)
 
     def explain(self, x, training=False):
         """Explanation maps for a batch of model inputs (no annotations needed)."""
         inputs = x
         if not isinstance(x, dict):
-            keys = self.input_key if isinstance(self.input_key, (list, tuple)) else [self.input_key]
-            inputs = dict(zip(keys, x if isinstance(self.input_key, (list, tuple)) else [x]))
+            keys = self._input_keys()
+            inputs = dict(zip(keys, x if isinstance(self.input_key, list) else [x]))
         _, ctx = self.forward(inputs, training=training)
         return self.explainer(ctx)
 
     # -------------------------------------------------------- serialization
+    def _serialize_explainer(self):
+        if self._explainer is None:
+            return None
+        if not hasattr(self._explainer, "get_config"):
+            raise ValueError(
+                f"the model's `explainer` {self._explainer!r} cannot be serialised (it has no "
+                "get_config). Use keras_egl.explain.explainers.GradCAM / InputGradient, or a "
+                "registered class with get_config, to save this model.")
+        return keras.saving.serialize_keras_object(self._explainer)
+
     def get_config(self):
         return {
             "model": keras.saving.serialize_keras_object(self.model),
@@ -458,13 +422,33 @@ class ExplanationGuidedModel(keras.Model):
             "input_key": self.input_key,
             "from_logits": self.from_logits,
             "check_finite": self.check_finite,
+            "extra_keys": list(self.extra_keys),
+            "explainer": self._serialize_explainer(),
+            "explanation_metrics": [[keras.saving.serialize_keras_object(m), list(keys)]
+                                    for m, keys in self._state.metric_specs],
             "name": self.name,
         }
 
+    @staticmethod
+    def _deserialize_common(config, custom_objects=None):
+        """Turn the serialised model, terms, explainer and metrics of ``config`` back into objects."""
+        config = dict(config)
+        config["model"] = keras.saving.deserialize_keras_object(config["model"],
+                                                                custom_objects=custom_objects)
+        if "terms" in config:
+            config["terms"] = [keras.saving.deserialize_keras_object(t, custom_objects=custom_objects)
+                               for t in config["terms"]]
+        if config.get("explainer") is not None:
+            config["explainer"] = keras.saving.deserialize_keras_object(config["explainer"],
+                                                                        custom_objects=custom_objects)
+        if "explanation_metrics" in config and config["explanation_metrics"] is not None:
+            config["explanation_metrics"] = [
+                (keras.saving.deserialize_keras_object(m, custom_objects=custom_objects), tuple(keys))
+                for m, keys in config["explanation_metrics"]]
+        return config
+
     @classmethod
     def from_config(cls, config, custom_objects=None):
-        config = dict(config)
-        model = keras.saving.deserialize_keras_object(config.pop("model"), custom_objects=custom_objects)
-        terms = [keras.saving.deserialize_keras_object(t, custom_objects=custom_objects)
-                 for t in config.pop("terms", [])]
-        return cls(model, terms=terms, **config)
+        config = cls._deserialize_common(config, custom_objects)
+        model = config.pop("model")
+        return cls(model, **config)

@@ -1,0 +1,94 @@
+"""Explanation terms: every method as a term on any Keras classifier.
+
+>>> egl = ExplanationGuidedModel(cnn, terms=[keras_egl.terms.get("gradia")],
+...                              explained_layer="conv_last")
+
+swap ``"gradia"`` for ``"rrr"``, ``"haics"``, ``"res_g"``, ``"res_l"`` or
+``"feedback"`` and nothing else changes: every term reads the same annotation
+dict (``pos_mask``, ``neg_mask``, ``has_annotation``; see
+:mod:`keras_egl.terms.core`).
+
+=================  =============================================  ==========================
+name               term                                           needs
+=================  =============================================  ==========================
+``rrr``            :class:`keras_egl.terms.rrr.RightReasonsTerm`    ``neg_mask`` (A)
+``small_params``   :class:`keras_egl.terms.rrr.SmallParamsTerm`     –
+``feedback``       :class:`keras_egl.terms.feedback.InputGradientFeedback`  ``neg_mask`` (F)
+``gradia``         :class:`keras_egl.terms.gradia.GRADIATerm`       ``pos_mask``
+``haics``          :class:`keras_egl.terms.haics.HAICSTerm`         ``pos_mask`` (+ ``neg_mask``)
+``res_g``          :class:`keras_egl.terms.res.RESTerm` (Gaussian)  ``pos_mask`` (+ ``neg_mask``)
+``res_l``          :class:`keras_egl.terms.res.RESTerm` (learnable) ``pos_mask`` (+ ``neg_mask``)
+=================  =============================================  ==========================
+
+GNES's graph terms are in :mod:`keras_egl.terms.gnes` (names ``gnes_node``,
+``gnes_edge``, ``gnes_consistency``, ``gnes_sparsity``).
+"""
+
+import importlib
+
+from keras_egl._keras import keras
+from keras_egl.terms.core import (ANNOTATION_KEYS, DERIVE_RULES, HAS_ANNOTATION, NEG_MASK,  # noqa: F401
+                                  POS_MASK, REASONABILITY, ExplanationContext, ExplanationTerm,
+                                  annotation_flags, check_annotation, check_derive)
+
+# name -> (module, class, preset kwargs). Loaded on first use so importing the
+# term API does not import every method.
+_REGISTRY = {
+    "rrr": ("rrr", "RightReasonsTerm", {}),
+    "small_params": ("rrr", "SmallParamsTerm", {}),
+    "feedback": ("feedback", "InputGradientFeedback", {}),
+    "gradia": ("gradia", "GRADIATerm", {}),
+    "haics": ("haics", "HAICSTerm", {}),
+    "res_g": ("res", "RESTerm", {"imputation": "gaussian"}),
+    "res_l": ("res", "RESTerm", {"imputation": "shallow"}),
+    "gnes_node": ("gnes", "NodeSupervision", {}),
+    "gnes_edge": ("gnes", "EdgeSupervision", {}),
+    "gnes_consistency": ("gnes", "ConsistencyTerm", {}),
+    "gnes_sparsity": ("gnes", "SparsityTerm", {}),
+}
+
+
+def names():
+    """The names :func:`get` accepts."""
+    return tuple(_REGISTRY)
+
+
+def term_class(name):
+    """The class behind a registered name."""
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown term {name!r}; known terms: {sorted(_REGISTRY)}.")
+    module, cls, _ = _REGISTRY[name]
+    return getattr(importlib.import_module(f"keras_egl.terms.{module}"), cls)
+
+
+def get(identifier, **kwargs):
+    """A term from a name (with constructor ``kwargs``), a config dict or an instance.
+
+    Args:
+      identifier: a registered name (see :func:`names`), an
+        :class:`ExplanationTerm` (returned as is; ``kwargs`` must be empty) or
+        a serialised term config.
+      **kwargs: constructor arguments, e.g. ``get("rrr", weight=10.0)``.
+
+    Returns:
+      An :class:`ExplanationTerm`.
+    """
+    if isinstance(identifier, ExplanationTerm):
+        if kwargs:
+            raise ValueError(f"keyword arguments {sorted(kwargs)} apply only to a term name; got an "
+                             f"instance of {type(identifier).__name__}.")
+        return identifier
+    if isinstance(identifier, dict):
+        term = keras.saving.deserialize_keras_object(identifier)
+        if not isinstance(term, ExplanationTerm):
+            raise TypeError(f"the config does not describe an ExplanationTerm; got {type(term).__name__}.")
+        return term
+    if isinstance(identifier, str):
+        cls = term_class(identifier)
+        preset = dict(_REGISTRY[identifier][2])
+        preset.update(kwargs)
+        if "name" not in preset and identifier in ("res_g", "res_l"):
+            preset["name"] = f"{identifier}_loss"
+        return cls(**preset)
+    raise TypeError(f"a term must be a name, a config dict or an ExplanationTerm; got "
+                    f"{type(identifier).__name__} {identifier!r}.")
