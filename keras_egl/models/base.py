@@ -202,6 +202,10 @@ class ExplanationGuidedModel(keras.Model):
 
     def _check_keys(self, inputs):
         keys = self._input_keys()
+        missing = [k for k in keys if k not in inputs]
+        if missing:
+            raise ValueError(f"the input dict has no model input key(s) {missing} "
+                             f"(`input_key`={self.input_key!r}); got keys {sorted(inputs)}.")
         known = set(keys) | set(self.annotation_keys) | set(self.extra_keys)
         unknown = sorted(k for k in inputs if k not in known)
         if unknown:

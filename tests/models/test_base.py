@@ -31,19 +31,19 @@ class CamL1(ExplanationTerm):
     default_name = "cam_l1"
     required_annotations = ("mask",)
 
-    def __init__(self, weights="detached", **kw):
+    def __init__(self, cam_weights="detached", **kw):
         super().__init__(**kw)
-        self.weights = weights
+        self.cam_weights = cam_weights
 
     def compute(self, ctx):
-        cam = ctx.grad_cam(target="true", weights=self.weights, upsample="bilinear")
+        cam = ctx.grad_cam(target="true", cam_weights=self.cam_weights, upsample="bilinear")
         mask = tf.cast(check_annotation(ctx.annotation("mask"), cam, "mask"), cam.dtype)
         flags = ctx.flags("mask")
         per = tf.reduce_mean(tf.abs(cam - mask), [1, 2]) * flags
         return tf.math.divide_no_nan(tf.reduce_sum(per), tf.reduce_sum(flags))
 
     def get_config(self):
-        return {**super().get_config(), "weights": self.weights}
+        return {**super().get_config(), "cam_weights": self.cam_weights}
 
 
 def cnn(seed=0):
@@ -125,8 +125,14 @@ def test_bad_inputs_are_named():
         egl.evaluate({"image": x, "mask": mask}, y, verbose=0)
     with pytest.raises(ValueError, match="not a layer"):
         ExplanationGuidedModel(cnn(), explained_layer="nope")
-    with pytest.raises(TypeError, match="terms"):
+    with pytest.raises(ValueError, match="unknown term 'x'"):
         ExplanationGuidedModel(cnn(), terms=["x"])
+    with pytest.raises(TypeError, match="term"):
+        ExplanationGuidedModel(cnn(), terms=[3])
+    with pytest.raises(ValueError, match=r"\['masks'\].*extra_keys"):
+        egl.fit({"x": x, "masks": mask}, y, verbose=0)
+    with pytest.raises(ValueError, match="has_annotation.*7"):
+        egl.fit({"x": x[:8], "mask": mask[:8], "has_annotation": np.ones(7)}, y[:8], verbose=0)
     with pytest.raises(ValueError, match="unique"):
         ExplanationGuidedModel(cnn(), terms=[CamL1(), CamL1()])
     with pytest.raises(ValueError, match="weight"):
@@ -167,7 +173,7 @@ def test_jit_compile_gives_same_loss():
 
 def test_get_config_round_trip_and_keras_save(tmp_path):
     x, y, mask = data(8)
-    egl = make([GradPenalty(weight=0.3), CamL1(weight=0.7, weights="second_order")])
+    egl = make([GradPenalty(weight=0.3), CamL1(weight=0.7, cam_weights="second_order")])
     egl.fit({"x": x, "mask": mask}, y, epochs=1, verbose=0)
     clone = ExplanationGuidedModel.from_config(egl.get_config())
     assert [t.get_config() for t in clone.terms] == [t.get_config() for t in egl.terms]
