@@ -202,6 +202,19 @@ def check_mask(mask, name, like=None, spatial_rank=2, allow_channels=False, chec
         raise ValueError(f"`{name}` must have shape (B, {', '.join('HW'[:spatial_rank]) if spatial_rank <= 2 else 'S...'}) "
                          f"or (B, ..., 1); got shape {tuple(dims)}.")
     spatial = dims[1:1 + spatial_rank]
+    if expected is not None and not tf.executing_eagerly() and \
+            any(a is None and b is not None for a, b in zip(spatial, expected)):
+        # Python generators and Sequences reach the step with every dimension
+        # unknown: check the sizes at run time (naming the key), then restore
+        # the static shape the resize/pooling ops need.
+        got = tf.shape(mask)[1:1 + spatial_rank]
+        with tf.control_dependencies([tf.debugging.assert_equal(
+                got, tf.constant([int(e) for e in expected], got.dtype),
+                message=f"`{name}` must have the spatial size {tuple(expected)} of the annotated tensor")]):
+            mask = tf.identity(mask)
+        mask.set_shape([dims[0]] + [int(e) for e in expected] + dims[1 + spatial_rank:])
+        dims = mask.shape.as_list()
+        spatial = dims[1:1 + spatial_rank]
     if expected is not None and any(a is not None and b is not None and a != b
                                     for a, b in zip(spatial, expected)):
         raise ValueError(f"`{name}` has spatial size {tuple(spatial)} but the annotated tensor has "

@@ -151,6 +151,14 @@ class ExplanationGuidedModel(keras.Model):
             evaluating=False,
         )
         self._build_terms()
+        self._mark_built()
+
+    def _mark_built(self):
+        # fit never calls the wrapper itself, so Keras would consider it unbuilt:
+        # `.keras` saving then warns and loading skips the optimizer's slots
+        # (Adam back at iterations=0). Built backbone + built terms = built model.
+        if getattr(self.model, "built", False) and all(t.built for t in self.terms):
+            self.built = True
 
     # ------------------------------------------------------------------ terms
     def _build_terms(self):
@@ -229,6 +237,7 @@ class ExplanationGuidedModel(keras.Model):
         """
         x, annotations = self.split_inputs(inputs)
         x = tf.nest.map_structure(tf.convert_to_tensor, x)
+        x = self._restore_static_shape(x)
         if self.check_finite:
             x = tf.nest.map_structure(_assert_finite, x)
         tape = tf.GradientTape(persistent=True)
@@ -242,6 +251,23 @@ class ExplanationGuidedModel(keras.Model):
                 outputs, acts = self.model(x, training=training), None
         ctx = ExplanationContext(self, annotations, x, y, sample_weight, outputs, acts, tape, training)
         return outputs, ctx
+
+    def _restore_static_shape(self, x):
+        """Give inputs from Python generators / Sequences (all dims unknown) the backbone's shape."""
+        specs = getattr(self.model, "inputs", None)
+        if not specs or tf.executing_eagerly():
+            return x
+        flat = tf.nest.flatten(x)
+        if len(flat) != len(specs):
+            return x
+        out = []
+        for t, spec in zip(flat, specs):
+            want = spec.shape
+            if t.shape.rank == want.rank and not t.shape[1:].is_fully_defined() \
+                    and want[1:].is_fully_defined():
+                t = tf.ensure_shape(t, [None] + want.as_list()[1:])
+            out.append(t)
+        return tf.nest.pack_sequence_as(x, out)
 
     def compute_terms(self, ctx):
         """``{name: unweighted value}`` of every explanation term (0 where inactive)."""
@@ -324,7 +350,10 @@ class ExplanationGuidedModel(keras.Model):
 
     def fit(self, x=None, y=None, *args, **kwargs):
         self._check_lengths(x, y, kwargs.get("sample_weight"))
-        return super().fit(x, y, *args, **kwargs)
+        try:
+            return super().fit(x, y, *args, **kwargs)
+        finally:
+            self._mark_built()
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
         self._check_lengths(x, y, kwargs.get("sample_weight"))
