@@ -43,8 +43,8 @@ def run(quick=False):
 
     batch, big_batch, singles = _setup()
     repeats, rounds = (2, 1) if quick else (5, 3)
-    full = build_gnes(75, 2, preset="code", variant="full", seed=0)
-    plain = build_gnes(75, 2, preset="code", variant="backbone", seed=0)
+    full = build_gnes(75, 2, fidelity="code", variant="full", seed=0)
+    plain = build_gnes(75, 2, fidelity="code", variant="backbone", seed=0)
     for x, y in singles:  # trace every shape the bs-1 loop will meet (no retracing in the timing)
         full.train_on_batch(x, y)
     rows = []

@@ -1,3 +1,4 @@
 """Keras callbacks."""
 
 from keras_egl.callbacks.explanation_images import ExplanationImages, explanation_figure  # noqa: F401
+from keras_egl.callbacks.model_selection import BestValidationAUC, BestWeights  # noqa: F401

@@ -2,7 +2,7 @@
 
 from keras_egl.explain.activations import ActivationModel, find_layer  # noqa: F401
 from keras_egl.explain.grad_cam import cam_from_gradients, grad_cam  # noqa: F401
-from keras_egl.explain.gradients import input_gradients  # noqa: F401
+from keras_egl.explain.gradients import gradient_mask, input_gradients, largest_gradient_mask  # noqa: F401
 from keras_egl.explain.targets import class_weights, select_target  # noqa: F401
 from keras_egl.explain.attribution import (gradient_x_input, integrated_gradients, occlusion,  # noqa: F401
                                            smoothgrad)

@@ -29,8 +29,8 @@ each sample's gradient is taken from the gradient of the batch sum.
 import numpy as np
 
 from keras_egl._keras import keras, tf
-from keras_egl.explain.masks import _pair
 from keras_egl.explain.targets import QUANTITIES, class_weights, select_target
+from keras_egl.validation import check_pair
 
 IG_METHODS = ("riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid", "gausslegendre")
 
@@ -413,8 +413,8 @@ def occlusion(model, x, target="pred", window=(3, 3), stride=(1, 1), baseline_va
     if x.shape.rank not in (3, 4):
         raise ValueError(f"`x` must be images (B, H, W) or (B, H, W, C); got shape {x.shape}.")
     h_img, w_img = int(x.shape[1]), int(x.shape[2])
-    wh, ww = _pair(window, "window")
-    sh, sw = _pair(stride, "stride")
+    wh, ww = check_pair(window, "window")
+    sh, sw = check_pair(stride, "stride")
     if wh > h_img or ww > w_img:
         raise ValueError(f"`window` {(wh, ww)} is larger than the image {(h_img, w_img)}.")
     if isinstance(baseline_value, bool) or not isinstance(baseline_value, (int, float, np.integer, np.floating)) \

@@ -4,44 +4,50 @@ For activations ``A ∈ R^{B×H×W×C}`` of a layer and a per-sample score ``y^c
 
     α_k = 1/(HW) Σ_ij ∂y^c/∂A_ijk                       (channel weights)
     M   = ReLU(Σ_k α_k A_k)                              (``relu=True``)
-    M̂   = normalize(M)                                   ("minmax" | "max" | None)
+    M̂   = normalize(M)                                   (see :func:`~keras_egl.explain.masks.normalize_map`)
 
-Two training semantics, which the original methods differ on:
+Two training semantics, which the original methods differ on, selected by
+``cam_weights`` (the same name in the graph Grad-CAM and the training terms):
 
-* ``weights="detached"`` — ``α`` is a constant and the loss flows only through
-  ``A`` (GRADIA and RES: PyTorch Grad-CAM via ``backward()`` without
+* ``cam_weights="detached"`` — ``α`` is a constant and the loss flows only
+  through ``A`` (GRADIA and RES: PyTorch Grad-CAM via ``backward()`` without
   ``create_graph``);
-* ``weights="second_order"`` — ``α`` stays differentiable (double
+* ``cam_weights="second_order"`` — ``α`` stays differentiable (double
   backpropagation; GNES and RRR-style).
+
+The former name ``weights=`` still works but is deprecated.
 
 The explanation is computed from the *same* forward pass as the outputs (see
 :class:`keras_egl.explain.activations.ActivationModel`); no second pass.
 """
 
+from keras_egl._deprecation import renamed_argument
 from keras_egl._keras import tf
 from keras_egl.explain.activations import ActivationModel
 from keras_egl.explain.masks import normalize_map
 from keras_egl.explain.targets import select_target
+from keras_egl.validation import check_choice
 
-WEIGHTS = ("detached", "second_order")
+#: Values of ``cam_weights``.
+CAM_WEIGHTS = ("detached", "second_order")
+WEIGHTS = CAM_WEIGHTS  # former name
 UPSAMPLE = (None, "bilinear", "nearest")
 
 
-def _check_choice(name, value, choices):
-    if value not in choices:
-        raise ValueError(f"`{name}` must be one of {choices}; got {value!r}.")
-
-
-def cam_from_gradients(activations, gradients, weights="detached", relu=True,
+@renamed_argument("weights", "cam_weights")
+def cam_from_gradients(activations, gradients, cam_weights="detached", relu=True,
                        normalize="minmax", size=None, method="bilinear", epsilon=0.0):
     """Grad-CAM map from activations ``(B, *S, C)`` and ``∂y/∂A`` of the same shape.
 
     Args:
       activations: ``(B, H, W, C)`` (or any ``(B, *spatial, C)``).
       gradients: ``∂y^c/∂A``, same shape.
-      weights: ``"detached"`` or ``"second_order"`` (see module docstring).
+      cam_weights: ``"detached"`` or ``"second_order"`` (see module docstring;
+        ``weights=`` is the deprecated former name).
       relu: apply ReLU to the weighted sum.
-      normalize: ``"minmax"``, ``"max"`` or ``None``; NaN-safe (a constant map → 0).
+      normalize: a :func:`~keras_egl.explain.masks.normalize_map` method
+        (``"minmax"``, ``"relu_minmax"``, ``"max"``, ``"max_positive"``) or
+        ``None``; NaN-safe (a constant map → 0).
       size: optional ``(H_out, W_out)`` to upsample the map to (2-D maps only).
       method: ``"bilinear"`` or ``"nearest"`` for upsampling.
       epsilon: added to the normaliser's denominator (the RES code adds 1e-6;
@@ -50,8 +56,8 @@ def cam_from_gradients(activations, gradients, weights="detached", relu=True,
     Returns:
       ``(B, *spatial)`` maps (``(B, H_out, W_out)`` if ``size``).
     """
-    _check_choice("weights", weights, WEIGHTS)
-    _check_choice("method", method, UPSAMPLE[1:])
+    check_choice(cam_weights, CAM_WEIGHTS, "cam_weights")
+    check_choice(method, UPSAMPLE[1:], "method")
     activations = tf.convert_to_tensor(activations)
     if activations.shape.rank is not None and activations.shape.rank < 3:
         raise ValueError("`activations` must be (batch, *spatial, channels); got shape "
@@ -64,7 +70,7 @@ def cam_from_gradients(activations, gradients, weights="detached", relu=True,
                          f"{activations.shape}.")
     spatial_axes = list(range(1, activations.shape.rank - 1))
     alpha = tf.reduce_mean(gradients, axis=spatial_axes, keepdims=True)
-    if weights == "detached":
+    if cam_weights == "detached":
         alpha = tf.stop_gradient(alpha)
     cam = tf.reduce_sum(alpha * activations, axis=-1)
     if relu:
@@ -78,7 +84,8 @@ def cam_from_gradients(activations, gradients, weights="detached", relu=True,
     return cam
 
 
-def grad_cam(model, x, layer_name, target="pred", y=None, weights="detached", relu=True,
+@renamed_argument("weights", "cam_weights")
+def grad_cam(model, x, layer_name, target="pred", y=None, cam_weights="detached", relu=True,
              normalize="minmax", upsample=None, from_logits=True, quantity="logit",
              training=False, return_outputs=False):
     """Batched Grad-CAM of ``model`` at ``layer_name`` for ``x``.
@@ -91,10 +98,11 @@ def grad_cam(model, x, layer_name, target="pred", y=None, weights="detached", re
       target: ``"pred"``, ``"true"`` (needs ``y``), a class index / vector /
         one-hot; see :func:`keras_egl.explain.targets.select_target`.
       y: labels for ``target="true"``.
-      weights: ``"detached"`` (GRADIA/RES) or ``"second_order"`` (GNES).
+      cam_weights: ``"detached"`` (GRADIA/RES) or ``"second_order"`` (GNES);
+        ``weights=`` is the deprecated former name.
       relu: ReLU on the weighted sum (standard Grad-CAM; GRADIA's training map
         is min–max normalised after ReLU).
-      normalize: ``"minmax"``, ``"max"`` or ``None``.
+      normalize: a :func:`~keras_egl.explain.masks.normalize_map` method or ``None``.
       upsample: ``None`` or ``"bilinear"``/``"nearest"`` to resize to the input's
         spatial size.
       from_logits, quantity: how the class score is read (``"logit"`` = y^c before softmax).
@@ -108,7 +116,7 @@ def grad_cam(model, x, layer_name, target="pred", y=None, weights="detached", re
       >>> cams = grad_cam(model, images, "conv5_block3_out", target="true", y=labels,
       ...                 upsample="bilinear")
     """
-    _check_choice("upsample", upsample, UPSAMPLE)
+    check_choice(upsample, UPSAMPLE, "upsample")
     fwd = model if isinstance(model, ActivationModel) else ActivationModel(model, layer_name)
     x = tf.convert_to_tensor(x)
     with tf.GradientTape() as tape:
@@ -122,6 +130,6 @@ def grad_cam(model, x, layer_name, target="pred", y=None, weights="detached", re
         if x.shape.rank != 4:
             raise ValueError(f"`upsample` needs image inputs (B, H, W, C); got `x` of shape {x.shape}.")
         size = tuple(x.shape[1:3])
-    cam = cam_from_gradients(acts, grads, weights=weights, relu=relu, normalize=normalize,
+    cam = cam_from_gradients(acts, grads, cam_weights=cam_weights, relu=relu, normalize=normalize,
                              size=size, method=upsample or "bilinear")
     return (cam, outputs) if return_outputs else cam

@@ -35,9 +35,15 @@ Implemented here, batched over padded graphs (``(B, N, ·)`` with a node mask):
 
 Everything is a differentiable TF function (usable inside an outer tape for
 training: the explanation loss then back-propagates through the gradients, i.e.
-second order). ``normalize="max"`` divides each graph's map by its max over
-real entries (the evaluation convention, "(0, 1]"); ``None`` leaves it
-unnormalised (the authors' training losses).
+second order). ``normalize="max_positive"`` (the default) divides each graph's
+map by its max over real entries (the evaluation convention, "(0, 1]"; a graph
+whose max is ≤ 0 becomes zeros); ``None`` leaves it unnormalised (the authors'
+training losses). Every option is a :func:`keras_egl.explain.masks.normalize_map`
+method, with the node mask selecting the real entries.
+
+The Grad-CAM channel-weight switch is ``cam_weights="second_order" | "detached"``
+as in :mod:`keras_egl.explain.grad_cam` (``detach_weights=`` is its deprecated
+former, boolean, name).
 
 The explained class is always explicit: ``target="true"`` (needs ``y``; the
 training choice of the code), ``"pred"`` (evaluation), an int or an int vector.
@@ -46,9 +52,13 @@ Models must be built like :func:`keras_egl.layers.graph.gcn_classifier`
 (inputs ``[x, a_1..a_L, node_mask]``, layers ``gcn_1..gcn_L``, ``pool``, ``logits``).
 """
 
+from keras_egl._deprecation import renamed_argument
 from keras_egl._keras import tf
+from keras_egl.explain.grad_cam import CAM_WEIGHTS
+from keras_egl.explain.masks import NORMALIZE_METHODS, normalize_map
 from keras_egl.explain.targets import select_target
 from keras_egl.layers.graph import gcn_layers
+from keras_egl.validation import check_choice
 
 __all__ = [
     "gcn_forward", "normalize_graph_map", "node_gradient_map", "node_grad_cam_map",
@@ -109,34 +119,30 @@ def gcn_forward(model, inputs, training=False):
     return logits, feats
 
 
-def normalize_graph_map(m, node_mask=None, method="max"):
-    """Per-graph normalisation over real entries (NaN-safe).
+def normalize_graph_map(m, node_mask=None, method="max_positive"):
+    """Per-graph :func:`~keras_egl.explain.masks.normalize_map` over the real entries.
+
+    A thin wrapper: the node mask (pairs of real nodes for an edge map) is the
+    ``mask`` of :func:`normalize_map`, so padding never sets the scale and is
+    zero in the result.
 
     Args:
       m: node map ``(B, N)`` or edge map ``(B, N, N)``.
       node_mask: ``(B, N)`` real-node mask or ``None``.
-      method: ``"max"`` (divide by the max → (0, 1]; GNES evaluation; a graph
-        whose max is ≤ 0 becomes zeros), ``"minmax"`` or ``None``.
+      method: a :func:`normalize_map` method; default ``"max_positive"``
+        (divide by the max → (0, 1], the GNES evaluation; a graph whose max is
+        ≤ 0 becomes zeros).
 
-    Returns: ``m`` normalised, zero on padded entries.
+    Returns: ``m`` normalised (float32), zero on padded entries.
     """
-    if method not in ("max", "minmax", None):
-        raise ValueError(f"`method` must be 'max', 'minmax' or None; received {method!r}.")
+    check_choice(method, NORMALIZE_METHODS, "method")
     m = tf.convert_to_tensor(m, tf.float32)
     if m.shape.rank not in (2, 3):
         raise ValueError(f"`m` must have shape (B, N) or (B, N, N); received {tuple(m.shape)}.")
     keep = _node_keep(node_mask, m if m.shape.rank == 2 else m[:, :, 0])
     if m.shape.rank == 3:
         keep = keep[:, :, None] * keep[:, None, :]
-    axes = list(range(1, m.shape.rank))
-    if method is None:
-        return m * keep
-    big = tf.constant(3.0e38, m.dtype)
-    mx = tf.reduce_max(tf.where(keep > 0, m, -big), axis=axes, keepdims=True)
-    if method == "max":
-        return tf.math.divide_no_nan(m, tf.maximum(mx, 0.0)) * keep
-    mn = tf.reduce_min(tf.where(keep > 0, m, big), axis=axes, keepdims=True)
-    return tf.math.divide_no_nan(m - mn, mx - mn) * keep
+    return normalize_map(m, method, axis=tuple(range(1, m.shape.rank)), mask=keep)
 
 
 def node_gradient_map(grads, node_mask=None, norm="l2"):
@@ -152,7 +158,9 @@ def node_gradient_map(grads, node_mask=None, norm="l2"):
     return tf.nn.relu(m) * _node_keep(node_mask, grads)
 
 
-def node_grad_cam_map(acts, grads, node_mask=None, relu=True, detach_weights=False):
+@renamed_argument("detach_weights", "cam_weights",
+                  convert=lambda detach: "detached" if detach else "second_order")
+def node_grad_cam_map(acts, grads, node_mask=None, relu=True, cam_weights="second_order"):
     """Graph Grad-CAM ``ReLU(Σ_k α_k F_{n,k})``, ``α_k = mean_{real n} ∂y_c/∂F_{n,k}``.
 
     Args:
@@ -160,15 +168,18 @@ def node_grad_cam_map(acts, grads, node_mask=None, relu=True, detach_weights=Fal
       node_mask: ``(B, N)``; the channel weights average over real nodes only
         (padded nodes would otherwise dilute α by ``n/N``).
       relu: apply the ReLU (both the dissertation and the code do).
-      detach_weights: stop the gradient through α (default: second order, as the
-        authors' TF1 graph differentiates through ``K.gradients``).
+      cam_weights: ``"second_order"`` (default: α stays differentiable, as the
+        authors' TF1 graph differentiates through ``K.gradients``) or
+        ``"detached"`` (stop the gradient through α). ``detach_weights=True/False``
+        is the deprecated former name (``True`` = ``"detached"``).
 
     Returns: ``(B, N)``, zero on padded nodes.
     """
+    check_choice(cam_weights, CAM_WEIGHTS, "cam_weights")
     keep = _node_keep(node_mask, acts)
     alpha = tf.math.divide_no_nan(tf.reduce_sum(grads * keep[..., None], 1),
                                   tf.reduce_sum(keep, 1, keepdims=True))
-    if detach_weights:
+    if cam_weights == "detached":
         alpha = tf.stop_gradient(alpha)
     m = tf.reduce_sum(acts * alpha[:, None, :], -1)
     if relu:
@@ -274,7 +285,7 @@ def _layer_index(layer, n_layers, name, allow_zero=True):
 
 
 def excitation_backprop(model, inputs, target, y=None, layer=-1, alpha=1.0, beta=0.0,
-                        normalize="max", training=False):
+                        normalize="max_positive", training=False):
     """EB / LRP-αβ node map of a ``gcn_classifier`` at layer ``layer``.
 
     ``layer=0`` is the input features, ``l`` the output of GCN layer ``l``
@@ -287,7 +298,7 @@ def excitation_backprop(model, inputs, target, y=None, layer=-1, alpha=1.0, beta
 
 
 def explain_graph(model, inputs, target, y=None, node_method="grad_cam", edge_method="gradient",
-                  layer=-1, edge_layer=-1, adjacency=None, normalize="max", alpha=1.0, beta=0.0,
+                  layer=-1, edge_layer=-1, adjacency=None, normalize="max_positive", alpha=1.0, beta=0.0,
                   grad_norm="l2", training=False):
     """Node and edge explanations of a batch of padded graphs (one forward pass).
 
@@ -305,7 +316,9 @@ def explain_graph(model, inputs, target, y=None, node_method="grad_cam", edge_me
       edge_layer: which ``V_l`` the edge explanation is taken at (1..L, ``-1`` = last).
       adjacency: raw adjacency ``(B, N, N)`` the edge map is multiplied by; when
         ``None`` the binary off-diagonal pattern of ``V_l`` is used.
-      normalize: ``"max"`` (evaluation), ``"minmax"`` or ``None`` (training losses).
+      normalize: a :func:`~keras_egl.explain.masks.normalize_map` method over the
+        real entries: ``"max_positive"`` (default, the evaluation's "(0, 1]"),
+        ``"minmax"``, … or ``None`` (the unnormalised maps of the training losses).
       alpha, beta: LRP-αβ parameters (``α − β = 1``).
       grad_norm: ``"l2"`` or ``"l1"`` for the GRAD node map.
       training: forwarded to the layers.

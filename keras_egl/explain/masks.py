@@ -3,8 +3,12 @@
 Three families of batched, differentiable ops:
 
 * :func:`normalize_map` — per-sample (per-channel) normalisation of saliency
-  maps and masks (``"minmax"``, ``"max"``, ``"relu_minmax"``), NaN-safe: a
-  constant map becomes zeros and its gradient is finite (zero), never NaN.
+  maps and masks (``"minmax"``, ``"relu_minmax"``, ``"max"``,
+  ``"max_positive"``), optionally over the valid entries of a mask (padded
+  graph nodes), NaN-safe: a constant map becomes zeros and its gradient is
+  finite (zero), never NaN. It is the one normalisation of keras_egl: the
+  metrics (:func:`keras_egl.metrics.explanation.normalize_maps`) and graph
+  explanations (:func:`keras_egl.explain.graph.normalize_graph_map`) call it.
 * :func:`adaptive_max_pool2d` / :func:`adaptive_min_pool2d` — PyTorch's
   ``adaptive_max_pool2d`` bin rule, used by Bekkemoen's Bayesian explanation
   feedback to map an input-resolution mask onto the last conv layer's grid
@@ -22,8 +26,10 @@ dynamic.
 import numpy as np
 
 from keras_egl._keras import tf
+from keras_egl.validation import check_choice, check_pair
 
-NORMALIZE_METHODS = ("minmax", "max", "relu_minmax", None)
+#: The options of :func:`normalize_map` (each name has one meaning, documented there).
+NORMALIZE_METHODS = ("minmax", "relu_minmax", "max", "max_positive", None)
 RESIZE_METHODS = ("nearest", "nearest_exact", "area", "area_blur")
 
 # OpenCV's fixed 3-tap kernel: cv2.getGaussianKernel(3, sigma<=0) returns this
@@ -58,23 +64,6 @@ def _check_image_rank(x, name):
     if h == 0 or w == 0:
         raise ValueError(f"`{name}` has an empty spatial size; got shape {x.shape}.")
     return int(h), int(w)
-
-
-def _pair(value, name):
-    """``int`` or 2-sequence of positive ints → ``(a, b)``."""
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-        value = (int(value), int(value))
-    try:
-        pair = tuple(value)
-    except TypeError:
-        raise TypeError(f"`{name}` must be an int or a pair of ints; got {value!r}.") from None
-    if len(pair) != 2 or not all(
-        isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in pair
-    ):
-        raise TypeError(f"`{name}` must be an int or a pair of ints; got {value!r}.")
-    if pair[0] < 1 or pair[1] < 1:
-        raise ValueError(f"`{name}` must be positive; got {value!r}.")
-    return int(pair[0]), int(pair[1])
 
 
 def _safe_threshold(dtype):
@@ -157,24 +146,58 @@ def as_map_batch(x, name, dtype=None):
     return x
 
 
-def normalize_map(m, method="minmax", axis=None, epsilon=0.0):
+def _valid_mask(mask, m):
+    """``mask`` as a 0/1 tensor of ``m``'s dtype (non-zero = valid), rank-checked."""
+    mask = tf.convert_to_tensor(mask)
+    if not (mask.dtype.is_floating or mask.dtype.is_integer or mask.dtype == tf.bool):
+        raise TypeError(f"`mask` must be a real or boolean tensor; got dtype {mask.dtype.name}.")
+    if mask.shape.rank != m.shape.rank or not all(
+            a is None or b is None or a == b or a == 1 for a, b in zip(mask.shape, m.shape)):
+        raise ValueError(f"`mask` must have the shape of `m` {tuple(m.shape)} (or broadcast to it "
+                         f"along size-1 axes); got shape {tuple(mask.shape)}.")
+    return tf.cast(tf.not_equal(mask, tf.zeros((), mask.dtype)), m.dtype)
+
+
+def normalize_map(m, method="minmax", axis=None, epsilon=0.0, mask=None):
     """Normalise saliency maps or masks per sample, NaN-safely.
 
+    The one normalisation of keras_egl (the metrics' :func:`normalize_maps` and
+    the graph explanations' :func:`normalize_graph_map` are thin wrappers).
     For each sample (and, by default, each channel) with values ``m`` over the
-    normalised axes:
+    normalised axes — only over the valid entries when ``mask`` is given:
 
-        "minmax":      (m - min m) / (max m - min m)            ∈ [0, 1]
-        "max":         m / max |m|                               ∈ [-1, 1] ([0, 1] if m ≥ 0)
-        "relu_minmax": minmax(ReLU(m))                           ∈ [0, 1] (Grad-CAM's usual map)
-        None:          m unchanged (cast to float)
+    ==================  ===========================================  =====================
+    ``method``          result                                       range
+    ==================  ===========================================  =====================
+    ``"minmax"``        ``(m − min m) / (max m − min m)``            [0, 1]
+    ``"relu_minmax"``   ``"minmax"`` of ``ReLU(m)`` (Grad-CAM's      [0, 1]
+                        usual map)
+    ``"max"``           ``m / max |m|`` (sign kept)                  [−1, 1] ([0, 1] if m ≥ 0)
+    ``"max_positive"``  ``m / max m`` if ``max m > 0``, else all     (−∞, 1]; [0, 1] if m ≥ 0
+                        zeros: a map with no positive evidence
+                        is zero (never flipped in sign)
+    ``None``            ``m`` unchanged (cast to float; times the
+                        mask if one is given)
+    ==================  ===========================================  =====================
 
-    A map whose denominator (range for ``"minmax"``, ``max |m|`` for ``"max"``)
-    is zero — or below ``sqrt(finfo(dtype).tiny)`` (≈1e-19 in float32), where
-    the division's gradient would overflow — becomes all zeros with a zero
-    gradient, never NaN or inf. So a constant map gives zeros under
-    ``"minmax"``; under ``"max"`` only the all-zero map does (a constant
-    ``c ≠ 0`` gives ``sign(c)``). The result is differentiable
-    (``tf.reduce_min``/``tf.reduce_max`` split the gradient between ties).
+    On non-negative maps (ReLU'd Grad-CAMs, masks) ``"max"`` and
+    ``"max_positive"`` agree exactly. They differ on signed maps: ``"max"``
+    divides by the largest magnitude (``[-4, 2, 1] → [-1, 0.5, 0.25]``),
+    ``"max_positive"`` by the largest value (``[-4, 2, 1] → [-2, 1, 0.5]``) and
+    sends a map whose maximum is ``≤ 0`` to zeros (``[-4, -2] → [0, 0]``).
+    ``"max_positive"`` is the explanation metrics' and GNES's "(0, 1] by
+    dividing by the maximum" (RES and GNES papers) with keras_egl's deliberate
+    convention for maps without positive evidence (the papers' formula would
+    divide by zero or flip the sign there; see ``docs/FIDELITY.md``).
+
+    A map whose denominator (range for ``"minmax"``, ``max |m|`` for ``"max"``,
+    ``max(max m, 0)`` for ``"max_positive"``) is zero — or below
+    ``sqrt(finfo(dtype).tiny)`` (≈1e-19 in float32), where the division's
+    gradient would overflow — becomes all zeros with a zero gradient, never
+    NaN or inf. So a constant map gives zeros under ``"minmax"``; under
+    ``"max"`` only the all-zero map does (a constant ``c ≠ 0`` gives
+    ``sign(c)``). The result is differentiable (``tf.reduce_min``/
+    ``tf.reduce_max`` split the gradient between ties).
 
     GRADIA's and RES's training Grad-CAM is ``"minmax"`` without ReLU (RES adds
     ``epsilon=1e-6`` to the denominator); GRADIA's label preprocessing divides
@@ -184,12 +207,18 @@ def normalize_map(m, method="minmax", axis=None, epsilon=0.0):
       m: maps of shape ``(B, N)`` (node/feature scores), ``(B, H, W)`` or
         ``(B, H, W, C)`` (or any rank ≥ 2 with batch first). Integer or bool
         maps are cast to float32. Input must be finite (NaN propagates).
-      method: ``"minmax"``, ``"max"``, ``"relu_minmax"`` or ``None``.
+      method: ``"minmax"``, ``"relu_minmax"``, ``"max"``, ``"max_positive"``
+        or ``None`` (see the table).
       axis: the axes to normalise over. Default: all axes but the batch for
         rank 2 and 3, the spatial axes ``1 .. rank-2`` (per channel) for rank
         ≥ 4. Must not include the batch axis 0.
       epsilon: added to the denominator (where it is non-zero), e.g. ``1e-6``
         to follow RES's code; default ``0``.
+      mask: optional valid-entry mask of ``m``'s rank (non-zero = valid; size-1
+        axes broadcast), e.g. the real nodes ``(B, N)`` of padded graphs or
+        their pairs ``(B, N, N)`` for edge maps. The min/max are taken over the
+        valid entries only (padding never sets the scale) and the result is
+        zero on invalid entries. A sample with no valid entry becomes zeros.
 
     Returns:
       A float tensor of the shape of ``m``.
@@ -199,9 +228,11 @@ def normalize_map(m, method="minmax", axis=None, epsilon=0.0):
       >>> normalize_map(cam, "minmax").numpy()[:, 0]
       array([[0. , 1. ],
              [0. , 0. ]], dtype=float32)
+      >>> normalize_map(tf.constant([[-4., 2., 1.], [-4., -2., 0.]]), "max_positive").numpy()
+      array([[-2. ,  1. ,  0.5],
+             [ 0. ,  0. ,  0. ]], dtype=float32)
     """
-    if method not in NORMALIZE_METHODS:
-        raise ValueError(f"`method` must be one of {NORMALIZE_METHODS}; got {method!r}.")
+    check_choice(method, NORMALIZE_METHODS, "method")
     m = _as_float(m, "m")
     rank = m.shape.rank
     if rank is None or rank < 2:
@@ -209,16 +240,28 @@ def normalize_map(m, method="minmax", axis=None, epsilon=0.0):
     axes = _norm_axes(axis, rank)
     if not isinstance(epsilon, (int, float, np.floating, np.integer)) or epsilon < 0:
         raise ValueError(f"`epsilon` must be a non-negative number; got {epsilon!r}.")
+    keep = None if mask is None else _valid_mask(mask, m)
     if method is None:
-        return m
+        return m if keep is None else m * keep
     if method == "relu_minmax":
         m = tf.nn.relu(m)
+    eps = tf.cast(epsilon, m.dtype)
+    big = float(m.dtype.max)  # fill of invalid entries: never their min or max
+
+    def reduce(fn, values, fill):
+        if keep is not None:
+            values = tf.where(keep > 0, values, tf.constant(fill, m.dtype))
+        return fn(values, axis=axes, keepdims=True)
+
     if method == "max":
-        scale = tf.reduce_max(tf.abs(m), axis=axes, keepdims=True)
-        return _safe_divide(m, scale, tf.cast(epsilon, m.dtype))
-    lo = tf.reduce_min(m, axis=axes, keepdims=True)
-    hi = tf.reduce_max(m, axis=axes, keepdims=True)
-    return _safe_divide(m - lo, hi - lo, tf.cast(epsilon, m.dtype))
+        out = _safe_divide(m, reduce(tf.reduce_max, tf.abs(m), 0.0), eps)
+    elif method == "max_positive":
+        out = _safe_divide(m, tf.maximum(reduce(tf.reduce_max, m, -big), 0.0), eps)
+    else:
+        lo = reduce(tf.reduce_min, m, big)
+        hi = reduce(tf.reduce_max, m, -big)
+        out = _safe_divide(m - lo, hi - lo, eps)
+    return out if keep is None else out * keep
 
 
 # --------------------------------------------------------------------------- adaptive pooling
@@ -251,7 +294,7 @@ def _adaptive_pool(x, output_size, reducer, name):
     if x.dtype == tf.bool:
         x = tf.cast(x, tf.float32)
     h, w = _check_image_rank(x, name)
-    oh, ow = _pair(output_size, "output_size")
+    oh, ow = check_pair(output_size, "output_size")
     # max/min are separable over a rectangle: pool rows, then columns.
     x = reducer(tf.gather(x, _bin_index(h, oh), axis=1), axis=2)  # (B, oh, W[, C])
     return reducer(tf.gather(x, _bin_index(w, ow), axis=2), axis=3)  # (B, oh, ow[, C])
@@ -377,8 +420,8 @@ def resize_mask(mask, size, method="nearest", normalize=None):
       size: ``int`` or ``(h, w)``, the output spatial size.
       method: ``"nearest"``, ``"nearest_exact"``, ``"area"`` or ``"area_blur"``.
       normalize: ``None`` or a :func:`normalize_map` method (``"max"``,
-        ``"minmax"``, ``"relu_minmax"``), applied per sample and channel after
-        resizing; an all-zero mask stays zero.
+        ``"max_positive"``, ``"minmax"``, ``"relu_minmax"``), applied per sample
+        and channel after resizing; an all-zero mask stays zero.
 
     Returns:
       float ``(B, h, w)`` or ``(B, h, w, C)``.
@@ -390,13 +433,11 @@ def resize_mask(mask, size, method="nearest", normalize=None):
       >>> resize_mask(label, 7, method="nearest").shape                      # RES
       TensorShape([1, 7, 7])
     """
-    if method not in RESIZE_METHODS:
-        raise ValueError(f"`method` must be one of {RESIZE_METHODS}; got {method!r}.")
-    if normalize not in NORMALIZE_METHODS:
-        raise ValueError(f"`normalize` must be one of {NORMALIZE_METHODS}; got {normalize!r}.")
+    check_choice(method, RESIZE_METHODS, "method")
+    check_choice(normalize, NORMALIZE_METHODS, "normalize")
     mask = _as_float(mask, "mask")
     h_in, w_in = _check_image_rank(mask, "mask")
-    h, w = _pair(size, "size")
+    h, w = check_pair(size, "size")
     if method in ("nearest", "nearest_exact"):
         if method == "nearest":
             rows = (np.arange(h) * h_in) // h

@@ -2,6 +2,7 @@
 
 from keras_egl.layers import bayesian, bean, dyngraph, graph, imputation, seq_attention  # noqa: F401
 from keras_egl.layers.bayesian import BayesianConv2D, BayesianDense, mean_weights, set_kl_weight  # noqa: F401
+from keras_egl.layers.bayesian import to_bayesian  # noqa: F401
 from keras_egl.layers.bean import BEANDense, BEANRegularized  # noqa: F401
 from keras_egl.layers.dyngraph import DynamicBiGCN, MaxPoolGraphReadout, NodeToGraphAttention  # noqa: F401
 from keras_egl.layers.graph import MaskedGlobalAvgPool, gcn_classifier, gcn_normalize  # noqa: F401

@@ -58,6 +58,7 @@ __all__ = [
     "mean_weights",
     "clamp_preactivations",
     "record_moments",
+    "to_bayesian",
 ]
 
 
@@ -422,8 +423,10 @@ class BayesianConv2D(_LRTLayer):
         super().build(input_shape)
 
     def _conv(self, x, kernel):
-        return tf.nn.conv2d(x, kernel, strides=(1,) + self.strides + (1,), padding=self.padding.upper(),
-                            dilations=(1,) + self.dilation_rate + (1,))
+        # tf.nn.convolution (as keras.layers.Conv2D): dilation > 1 goes through
+        # space-to-batch, whose gradient exists on CPU (tf.nn.conv2d's does not).
+        return tf.nn.convolution(x, kernel, strides=self.strides, padding=self.padding.upper(),
+                                 dilations=self.dilation_rate)
 
     def _moments(self, inputs):
         mean = self._conv(inputs, self.kernel_mu)
@@ -535,3 +538,253 @@ def record_moments(layer):
         yield layer
     finally:
         layer._recording = old
+
+
+# --------------------------------------------------------------------------- converter
+
+
+_REG_ATTRS = ("kernel_regularizer", "bias_regularizer", "activity_regularizer", "kernel_constraint",
+              "bias_constraint")
+
+
+def _is_cloneable(model):
+    """Functional or Sequential (what ``keras.models.clone_model`` can rebuild layer by layer)."""
+    return isinstance(model, keras.Sequential) or bool(getattr(model, "_is_graph_network", False))
+
+
+def _convertible(layer):
+    # Exact types only: subclasses (Conv2DTranspose is a Conv2D subclass, user
+    # subclasses may change `call`) cannot be replaced without changing the model.
+    return type(layer) in (keras.layers.Conv2D, keras.layers.Dense)
+
+
+def _walk(model):
+    """Every layer of ``model``, recursing into nested functional/Sequential models, in order."""
+    for layer in model.layers:
+        yield layer
+        if isinstance(layer, keras.Model) and _is_cloneable(layer):
+            yield from _walk(layer)
+
+
+def _check_conv(layer):
+    if layer.data_format != "channels_last":
+        raise ValueError(f"`model`: cannot convert Conv2D {layer.name!r}: data_format={layer.data_format!r}; "
+                         "BayesianConv2D is channels-last only. Rebuild the model with "
+                         "data_format='channels_last' (or leave the layer out of `layers`).")
+    if getattr(layer, "groups", 1) != 1:
+        raise ValueError(f"`model`: cannot convert Conv2D {layer.name!r}: groups={layer.groups}; BayesianConv2D has "
+                         "no grouped convolution (leave the layer out of `layers`).")
+
+
+def _lrt_from(layer, prior_stddev, posterior_rho_init, seed):
+    """A :class:`BayesianConv2D`/:class:`BayesianDense` with ``layer``'s configuration."""
+    dropped = [a for a in _REG_ATTRS if getattr(layer, a, None) is not None]
+    if dropped:
+        warnings.warn(f"to_bayesian: layer {layer.name!r} has {', '.join(dropped)}; the Bayesian layer does "
+                      "not keep them (its KL to the prior is the regulariser).", stacklevel=4)
+    common = dict(activation=keras.activations.serialize(layer.activation), use_bias=layer.use_bias,
+                  prior_stddev=prior_stddev, posterior_rho_init=posterior_rho_init,
+                  kernel_mu_initializer=keras.initializers.serialize(layer.kernel_initializer),
+                  bias_mu_initializer=keras.initializers.serialize(layer.bias_initializer),
+                  seed=seed, name=layer.name, trainable=layer.trainable, dtype=layer.dtype_policy)
+    if isinstance(layer, keras.layers.Conv2D):
+        _check_conv(layer)
+        return BayesianConv2D(layer.filters, tuple(layer.kernel_size), strides=tuple(layer.strides),
+                              padding=layer.padding, dilation_rate=tuple(layer.dilation_rate), **common)
+    return BayesianDense(layer.units, **common)
+
+
+def _copy_weights(src, new, converted, init_from_weights):
+    if converted:
+        if not init_from_weights:
+            return
+        pairs = [(src.kernel, new.kernel_mu)] + ([(src.bias, new.bias_mu)] if src.use_bias else [])
+        for s, d in pairs:
+            if tuple(s.shape) != tuple(d.shape):  # pragma: no cover - same config implies same shapes
+                raise ValueError(f"to_bayesian: weight {s.name} of {src.name!r} has shape {tuple(s.shape)}, "
+                                 f"the Bayesian layer expects {tuple(d.shape)}.")
+            d.assign(s)
+        return
+    weights = src.get_weights()
+    if weights:
+        new.set_weights(weights)
+
+
+def _convert(model, selected, offsets, init_from_weights, prior_stddev, posterior_rho_init, seed):
+    pairs = []  # (source layer, new layer, converted?) of this level
+
+    def clone_fn(layer):
+        if isinstance(layer, keras.Model) and _is_cloneable(layer):
+            # Nested backbone: convert it recursively (weights copied inside).
+            return _convert(layer, selected, offsets, init_from_weights, prior_stddev, posterior_rho_init, seed)
+        if id(layer) in selected:
+            s = None if seed is None else int(seed) + offsets[id(layer)]
+            new = _lrt_from(layer, prior_stddev, posterior_rho_init, s)
+            pairs.append((layer, new, True))
+            return new
+        new = layer.__class__.from_config(layer.get_config())
+        pairs.append((layer, new, False))
+        return new
+
+    clone = keras.models.clone_model(model, clone_function=clone_fn)
+    if model.built and not clone.built:
+        # A Sequential built without an Input layer (`build(shape)` or a first call).
+        shape = getattr(model, "_build_input_shape", None)
+        if shape is None:
+            raise ValueError(f"to_bayesian: cannot rebuild the Sequential model {model.name!r}; give it an "
+                             "explicit `keras.Input(shape)` as first layer.")
+        clone.build(shape)
+    for src, new, converted in pairs:
+        if src.built:
+            _copy_weights(src, new, converted, init_from_weights)
+    return clone
+
+
+def to_bayesian(model, layers=None, init_from_weights=True, prior_stddev=0.1, posterior_rho_init=-4.0,
+                seed=None, name=None):
+    """Convert a Keras CNN into a Bayesian one by swapping in the LRT layers.
+
+    Returns a **new** model (built with ``keras.models.clone_model``; the input
+    model is not modified) in which the chosen ``keras.layers.Conv2D`` and
+    ``keras.layers.Dense`` layers are replaced by :class:`BayesianConv2D` and
+    :class:`BayesianDense` with the same configuration (``filters``/``units``,
+    ``kernel_size``, ``strides``, ``padding``, ``dilation_rate``,
+    ``activation``, ``use_bias``, ``trainable``, dtype policy and **layer
+    name**), so any backbone can be used with
+    :class:`~keras_egl.models.bayesian.BayesianFeedbackModel` (name one of the
+    converted Conv2D layers as its ``target_layer``; its pre-activation is the
+    conv output *before* the layer's own activation).
+
+    Each replaced deterministic weight ``w`` becomes a mean-field Gaussian
+    posterior ``q(w) = N(μ, σ²)``, ``σ = softplus(ρ) + ε``, with prior
+    ``N(0, prior_stddev²)``; the layer samples its pre-activations with the
+    local reparameterisation trick and adds ``kl_weight · KL(q ‖ p)`` to
+    ``model.losses`` on every call (``kl_weight`` is left unset: the
+    ``BayesianFeedbackModel`` or :func:`set_kl_weight` sets it to ``1/n_train``).
+    With ``init_from_weights=True`` the posterior means are the source weights,
+    ``μ_W = W`` and ``μ_b = b``, and every ``ρ = posterior_rho_init``, so
+
+    * under :func:`mean_weights` the converted model computes **exactly** the
+      source model's function (``σ`` is ignored in mean mode), and
+    * in sampling mode each pre-activation gets a small noise
+      ``√(Z²·σ_W² + σ_b²)·ε`` around the source's (``σ ≈ 0.018`` for ρ = −4).
+
+    Note that a pretrained ``W`` far from 0 gives a large ``KL`` to the
+    ``N(0, 0.1²)`` prior; scale it with ``kl_weight = 1/n_train`` as usual.
+
+    All other layers (BatchNormalization, pooling, Flatten, already-Bayesian
+    layers, …) are cloned **with their weights** copied from the source, so
+    the converted model starts where the source model was. Nested functional
+    or Sequential sub-models (e.g. a ``keras.applications`` backbone called
+    inside a functional model) are converted recursively. Layers that are
+    *subclasses* of Conv2D/Dense (e.g. ``Conv2DTranspose``) and other
+    convolutions (``DepthwiseConv2D``, ``SeparableConv2D``, ``Conv1D``…) are
+    kept deterministic. Kernel/bias regularisers, constraints and activity
+    regularisers of a replaced layer are dropped with a warning (the KL is the
+    Bayesian layer's regulariser). The compile state (optimizer, loss) is not
+    copied: compile the returned model again.
+
+    Args:
+      model: a built functional or ``Sequential`` ``tf_keras`` model.
+        Subclassed models cannot be converted (their layer graph is not known):
+        build them from :class:`BayesianConv2D`/:class:`BayesianDense` instead.
+      layers: ``None`` converts every ``Conv2D`` and ``Dense`` (also inside
+        nested sub-models); otherwise a list of layer names (a single name is
+        accepted), each of which must be a ``Conv2D``/``Dense`` of the model.
+      init_from_weights: set the posterior means from the source weights
+        (``model`` must be built). ``False``: the means are drawn from the source
+        layers' ``kernel_initializer``/``bias_initializer``.
+      prior_stddev: ``s`` of the prior ``N(0, s²)`` of every new layer (> 0).
+      posterior_rho_init: initial ``ρ`` of every new layer (σ = softplus(ρ) + ε).
+      seed: seed of the new layers' noise generators; the ``i``-th converted layer
+        (in layer order) gets ``seed + i``. ``None``: non-deterministic.
+      name: name of the returned model; default: the source model's name.
+
+    Returns:
+      A new ``keras.Model`` (functional, or ``Sequential`` for a ``Sequential``
+      input) with the same inputs, outputs and layer names.
+
+    Raises:
+      TypeError: ``model`` is not a ``keras.Model``, or is a subclassed model;
+        ``layers`` is not a list of names.
+      ValueError: an unknown / non-convertible name in ``layers``; no layer to
+        convert; a chosen ``Conv2D`` has ``groups != 1`` or
+        ``data_format="channels_first"``; ``init_from_weights=True`` on an
+        unbuilt model; a bad ``prior_stddev``/``posterior_rho_init``.
+
+    Example:
+      >>> inp = keras.Input((28, 28, 1))
+      >>> h = keras.layers.Conv2D(8, 3, activation="relu", name="conv1")(inp)
+      >>> h = keras.layers.MaxPooling2D()(h)
+      >>> h = keras.layers.Conv2D(16, 3, activation="relu", name="conv2")(h)
+      >>> h = keras.layers.GlobalAveragePooling2D()(h)
+      >>> net = keras.Model(inp, keras.layers.Dense(10, name="logits")(h))
+      >>> # ... optionally pre-train `net` deterministically ...
+      >>> bnn = to_bayesian(net, seed=0)
+      >>> type(bnn.get_layer("conv2")).__name__
+      'BayesianConv2D'
+      >>> with mean_weights(bnn):  # same function as `net`
+      ...     y = bnn(x)
+      >>> model = BayesianFeedbackModel(bnn, target_layer="conv2", n_train=len(x))
+    """
+    if not isinstance(model, keras.Model):
+        raise TypeError(f"`model` must be a tf_keras `keras.Model` (functional or Sequential); got "
+                        f"{type(model).__module__}.{type(model).__name__}.")
+    if not _is_cloneable(model):
+        raise TypeError(
+            f"`model` must be a functional or Sequential model; got the subclassed model "
+            f"{type(model).__name__!r}, whose layer graph Keras cannot clone. Only functional/Sequential "
+            "models can be converted: build a subclassed model directly from the library's LRT layers "
+            "(keras_egl.layers.BayesianConv2D / BayesianDense), or convert the functional/Sequential "
+            "network it wraps.")
+    if name is not None and not isinstance(name, str):
+        raise TypeError(f"`name` must be a str or None; got {type(name).__name__}.")
+    prior_stddev = float(prior_stddev)
+    if not prior_stddev > 0:
+        raise ValueError(f"`prior_stddev` must be > 0; got {prior_stddev!r}.")
+    posterior_rho_init = float(posterior_rho_init)
+    if not np.isfinite(posterior_rho_init):
+        raise ValueError(f"`posterior_rho_init` must be finite; got {posterior_rho_init!r}.")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
+        raise TypeError(f"`seed` must be an int or None; got {seed!r}.")
+
+    all_layers = list(_walk(model))
+    candidates = [l for l in all_layers if _convertible(l)]
+    convertible_names = [l.name for l in candidates]
+    if layers is None:
+        chosen = candidates
+        if not chosen:
+            raise ValueError(f"`model` {model.name!r} has no keras.layers.Conv2D or Dense layer to convert "
+                             "(`layers`=None converts every Conv2D/Dense).")
+    else:
+        if isinstance(layers, str):
+            layers = [layers]
+        if not isinstance(layers, (list, tuple)) or not all(isinstance(n, str) for n in layers):
+            raise TypeError(f"`layers` must be None or a list of layer names; got {layers!r}.")
+        if not layers:
+            raise ValueError("`layers` is empty; pass None to convert every Conv2D/Dense or a list of names. "
+                             f"Convertible layers: {convertible_names}.")
+        known = {l.name for l in all_layers}
+        for n in layers:
+            if n not in known:
+                raise ValueError(f"`layers`: no layer named {n!r} in model {model.name!r}. "
+                                 f"Convertible layers: {convertible_names}.")
+            if n not in convertible_names:
+                kinds = sorted({type(l).__name__ for l in all_layers if l.name == n})
+                raise ValueError(f"`layers`: layer {n!r} is a {'/'.join(kinds)}, not a keras.layers.Conv2D or "
+                                 f"Dense; it cannot be converted. Convertible layers: {convertible_names}.")
+        wanted = set(layers)
+        chosen = [l for l in candidates if l.name in wanted]
+    for layer in chosen:  # fail before cloning anything
+        if isinstance(layer, keras.layers.Conv2D):
+            _check_conv(layer)
+        if init_from_weights and not layer.built:
+            raise ValueError(f"`init_from_weights=True` needs a built model, but layer {layer.name!r} has no "
+                             "weights yet: call the model on data or give it a `keras.Input`, or pass "
+                             "`init_from_weights=False`.")
+    offsets = {id(l): i for i, l in enumerate(chosen)}
+    converted = _convert(model, set(offsets), offsets, bool(init_from_weights), prior_stddev,
+                         posterior_rho_init, seed)
+    if name is not None:
+        converted._name = name
+    return converted

@@ -28,14 +28,10 @@ code, ``fw_adj[src] = [dst]``).
 """
 
 from keras_egl._keras import keras, tf
+from keras_egl.validation import check_choice
 
 _CONCATS = ("per_hop", "final")
 _EDGE_WEIGHTS = ("count", "binary")
-
-
-def _check_choice(name, value, choices):
-    if value not in choices:
-        raise ValueError(f"`{name}` must be one of {choices}; received {value!r}.")
 
 
 def _fresh(initializer):
@@ -99,7 +95,7 @@ def mean_aggregation_operators(adjacency, edge_weights="count"):
     Returns:
         ``(P_fw, P_bw)``, each ``[..., N, N]``.
     """
-    _check_choice("edge_weights", edge_weights, _EDGE_WEIGHTS)
+    check_choice(edge_weights, _EDGE_WEIGHTS, "edge_weights")
     a = tf.convert_to_tensor(adjacency)
     if edge_weights == "binary":
         a = tf.cast(a > 0, a.dtype)
@@ -127,7 +123,7 @@ def per_step_weight_memory(time_steps, num_features, units, hops=4, concat="per_
         dict with ``params`` (count), ``weights_bytes`` and ``train_bytes``
         (weights + gradients + optimizer slots).
     """
-    _check_choice("concat", concat, _CONCATS)
+    check_choice(concat, _CONCATS, "concat")
     streams = 4 if include_self else 2
     out_dir = units * (2 if include_self else 1)
     params = 0
@@ -214,8 +210,8 @@ class DynamicBiGCN(keras.layers.Layer):
             raise ValueError(f"`units` must be a positive int; received {units!r}.")
         if not isinstance(hops, int) or hops <= 0:
             raise ValueError(f"`hops` must be a positive int; received {hops!r}.")
-        _check_choice("concat", concat, _CONCATS)
-        _check_choice("edge_weights", edge_weights, _EDGE_WEIGHTS)
+        check_choice(concat, _CONCATS, "concat")
+        check_choice(edge_weights, _EDGE_WEIGHTS, "edge_weights")
         if per_step_weights and time_steps is None:
             raise ValueError("`time_steps` is required when `per_step_weights=True`; received None.")
         if time_steps is not None and (not isinstance(time_steps, int) or time_steps <= 0):

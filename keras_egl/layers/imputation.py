@@ -29,6 +29,7 @@ import numpy as np
 
 from keras_egl._keras import keras, tf
 from keras_egl.explain.masks import normalize_map, resize_mask
+from keras_egl.validation import check_pair
 
 __all__ = ["GaussianImputation", "ShallowImputation", "DeepImputation", "gaussian_kernel_1d"]
 
@@ -71,15 +72,6 @@ def _as_channels(x, name, channels=None):
     return x
 
 
-def _pair(v, name):
-    if isinstance(v, (int, np.integer)):
-        return int(v), int(v)
-    v = tuple(int(t) for t in v)
-    if len(v) != 2:
-        raise ValueError(f"`{name}` must be an int or a pair; got {v!r}.")
-    return v
-
-
 @keras.saving.register_keras_serializable(package="keras_egl")
 class GaussianImputation(keras.layers.Layer):
     """RES-G imputation: a fixed Gaussian blur of the annotation, max-normalised.
@@ -111,7 +103,7 @@ class GaussianImputation(keras.layers.Layer):
         self.kernel_size = int(kernel_size)
         self.sigma = float(sigma)
         self.kernel_1d = gaussian_kernel_1d(self.kernel_size, self.sigma)
-        self.output_size = None if output_size is None else _pair(output_size, "output_size")
+        self.output_size = None if output_size is None else check_pair(output_size, "output_size")
         self.inputs_mode = inputs
 
     def call(self, masks):
@@ -177,10 +169,10 @@ class ShallowImputation(keras.layers.Layer):
             raise ValueError(f"`inputs` must be 'F' or 'FC'; got {inputs!r}.")
         if normalize not in ("minmax", "max", None):
             raise ValueError(f"`normalize` must be 'minmax', 'max' or None; got {normalize!r}.")
-        self.output_size = _pair(output_size, "output_size")
-        self.kernel_size = None if kernel_size is None else _pair(kernel_size, "kernel_size")
-        self.strides = None if strides is None else _pair(strides, "strides")
-        self.padding = None if padding is None else _pair(padding, "padding")
+        self.output_size = check_pair(output_size, "output_size")
+        self.kernel_size = None if kernel_size is None else check_pair(kernel_size, "kernel_size")
+        self.strides = None if strides is None else check_pair(strides, "strides")
+        self.padding = None if padding is None else check_pair(padding, "padding", minimum=0)
         self.inputs_mode = inputs
         self.kernel_initializer = keras.initializers.get(kernel_initializer) if kernel_initializer else None
         self.normalize = normalize
@@ -267,7 +259,7 @@ class DeepImputation(keras.layers.Layer):
         if any(k < 1 or k % 2 == 0 for k in self.kernel_sizes):
             raise ValueError(f"`kernel_sizes` must be positive odd ints; got {kernel_sizes!r}.")
         self.inputs_mode = inputs
-        self.output_size = None if output_size is None else _pair(output_size, "output_size")
+        self.output_size = None if output_size is None else check_pair(output_size, "output_size")
         self.normalize = normalize
         self.seed = seed
         n = len(self.kernel_sizes)
@@ -285,7 +277,13 @@ class DeepImputation(keras.layers.Layer):
 
     def build(self, input_shape):
         h, w = input_shape[1], input_shape[2]
-        for k in self.kernel_sizes:
+        c = 1 if self.inputs_mode == "F" else 2
+        for (_, conv), k in zip(self.convs, self.kernel_sizes):
+            # Build the convolutions here (not lazily in call) so their weights
+            # exist as soon as the layer is built (RESTerm.build).
+            if not conv.built:
+                conv.build(tf.TensorShape([None, h + 2 * (k // 2), w + 2 * (k // 2), c]))
+            c = conv.filters
             h = (h + 2 * (k // 2) - k) // 2 + 1
             w = (w + 2 * (k // 2) - k) // 2 + 1
         if self.output_size is not None and (h, w) != self.output_size:

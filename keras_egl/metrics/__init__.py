@@ -24,4 +24,5 @@ from keras_egl.metrics.graph import (  # noqa: F401
     node_explanation_mae,
     node_explanation_mse,
 )
+from keras_egl.metrics.graph_evaluation import evaluate_graph_model  # noqa: F401
 from keras_egl.metrics.sequence import bleu_scores, rouge_1, sequence_scores  # noqa: F401

@@ -16,8 +16,9 @@ Table 1 F1 is provably a mean of per-image F1s; see
 
 Public objects:
 
-* :func:`normalize_maps` — per-sample ``"minmax"``, ``"relu_minmax"``, ``"max"``
-  normalisation (NaN-safe).
+* :func:`normalize_maps` — per-sample normalisation over all non-batch axes, a
+  thin wrapper of :func:`keras_egl.explain.masks.normalize_map` (``"minmax"``,
+  ``"relu_minmax"``, ``"max"``, ``"max_positive"``; NaN-safe).
 * :func:`explanation_iou` / :class:`ExplanationIoU` — IoU of the thresholded
   map against the positive mask (RES: threshold 0.5; GRADIA: 0.75).
 * :func:`explanation_precision_recall_f1` / :class:`ExplanationPrecision`,
@@ -47,8 +48,11 @@ import math
 import numbers
 
 from keras_egl._keras import keras, tf
+from keras_egl.explain.masks import NORMALIZE_METHODS, normalize_map
+from keras_egl.validation import check_choice
 
-NORMALIZATIONS = ("minmax", "relu_minmax", "max", None)
+#: The ``normalize`` options: the methods of :func:`keras_egl.explain.masks.normalize_map`.
+NORMALIZATIONS = NORMALIZE_METHODS
 
 # Keras runs a custom metric's update_state through AutoGraph on every eager call.
 # These metrics have no tensor-dependent Python control flow, so conversion only
@@ -158,11 +162,6 @@ def _annotated(mask_nonempty, has_annotation, batch_like, dtype="float32"):
     return tf.cast(flag != 0, dtype)
 
 
-def _check_choice(value, name, choices):
-    if value not in choices:
-        raise ValueError(f"`{name}` must be one of {choices}, received {value!r}.")
-
-
 def _check_number(value, name, low=None, high=None):
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
         raise TypeError(f"`{name}` must be a finite number, received {value!r}.")
@@ -174,22 +173,23 @@ def _check_number(value, name, low=None, high=None):
 # normalisation and reduction
 # --------------------------------------------------------------------------- #
 def normalize_maps(maps, method="minmax", axis=None):
-    """Normalise each sample's map independently; NaN-safe.
+    """Normalise each sample's map independently: :func:`~keras_egl.explain.masks.normalize_map`
+    over all non-batch axes.
 
-    * ``"minmax"``: ``(m - min m) / (max m - min m)`` — GRADIA eq. (4.17) and what
-      the RES/GRADIA codes apply to test-time Grad-CAMs (min-subtract, then divide
-      by the max). A constant map becomes all zeros.
-    * ``"relu_minmax"``: ``ReLU`` first, then ``"minmax"`` (Grad-CAM as published,
-      Selvaraju et al. 2017, then scaled to [0, 1]).
-    * ``"max"``: ``m / max m`` — the "(0, 1] by dividing the maximum" of the RES
-      and GNES papers. Meant for non-negative maps; a map whose maximum is ``≤ 0``
-      has no positive evidence and becomes all zeros.
-    * ``None``: returned unchanged.
+    The options are those of :func:`~keras_egl.explain.masks.normalize_map`
+    (documented there). For the metrics: ``"minmax"`` is GRADIA eq. (4.17) and
+    what the RES/GRADIA codes apply to test-time Grad-CAMs (min-subtract, then
+    divide by the max); ``"relu_minmax"`` is Grad-CAM as published (Selvaraju
+    et al. 2017) scaled to [0, 1]; ``"max_positive"`` is the "(0, 1] by
+    dividing the maximum" of the RES and GNES papers, with a map whose maximum
+    is ``≤ 0`` (no positive evidence) set to zeros; ``"max"`` divides by the
+    largest magnitude ``max |m|``; ``None`` returns ``maps`` unchanged.
 
     Args:
         maps: float tensor ``(B, ...)``; every axis but the first is one sample.
-        method: ``"minmax"``, ``"relu_minmax"``, ``"max"`` or ``None``.
-        axis: axes reduced per sample; default all axes but the first.
+        method: ``"minmax"``, ``"relu_minmax"``, ``"max"``, ``"max_positive"`` or ``None``.
+        axis: axes reduced per sample; default all axes but the first (also
+            for rank ≥ 4, unlike :func:`normalize_map`'s per-channel default).
 
     Returns:
         A tensor of the shape and dtype of ``maps``.
@@ -198,24 +198,17 @@ def normalize_maps(maps, method="minmax", axis=None):
         >>> normalize_maps(tf.constant([[[2.0, 4.0], [6.0, 2.0]]])).numpy()[0, 1, 0]
         1.0
     """
-    _check_choice(method, "normalize", NORMALIZATIONS)
+    check_choice(method, NORMALIZATIONS, "normalize")
     if method is None:
         return maps
     if axis is None:
-        axis = list(range(1, maps.shape.rank))
-    if method == "relu_minmax":
-        maps = tf.nn.relu(maps)
-    if method == "max":
-        mx = tf.reduce_max(maps, axis=axis, keepdims=True)
-        return tf.math.divide_no_nan(maps, tf.maximum(mx, 0.0))
-    mn = tf.reduce_min(maps, axis=axis, keepdims=True)
-    mx = tf.reduce_max(maps, axis=axis, keepdims=True)
-    return tf.math.divide_no_nan(maps - mn, mx - mn)
+        axis = tuple(range(1, maps.shape.rank))
+    return normalize_map(maps, method, axis=axis)
 
 
 def _reduce(scores, valid, sample_weight, reduction):
     """Weighted mean over valid samples, or per-sample scores with NaN where invalid."""
-    _check_choice(reduction, "reduction", REDUCTIONS)
+    check_choice(reduction, REDUCTIONS, "reduction")
     scores = tf.where(valid > 0, scores, tf.zeros_like(scores))
     if reduction == "none":
         return tf.where(valid > 0, scores, tf.fill(tf.shape(scores), float("nan")))
@@ -339,8 +332,10 @@ def explanation_iou(
         explanation: the map, same shape as ``positive_mask``.
         threshold: binarisation threshold ``t``.
         normalize: ``"minmax"`` (default; what the RES/GRADIA codes do to the test
-            CAM), ``"relu_minmax"``, ``"max"`` (RES paper: divide by the max) or
-            ``None`` (the map is already normalised).
+            CAM), ``"relu_minmax"``, ``"max_positive"`` (RES paper: divide by the
+            max; no positive evidence → zeros), ``"max"`` (divide by ``max |m|``) or
+            ``None`` (the map is already normalised); see
+            :func:`~keras_egl.explain.masks.normalize_map`.
         has_annotation: optional ``(B,)`` flags; default: annotated iff the
             positive mask is non-empty.
         sample_weight: optional ``(B,)`` weights of the mean.
@@ -362,7 +357,7 @@ def explanation_iou(
     """
     _check_number(threshold, "threshold")
     _check_number(empty_score, "empty_score", 0.0, 1.0)
-    _check_choice(normalize, "normalize", NORMALIZATIONS)
+    check_choice(normalize, NORMALIZATIONS, "normalize")
     scores, valid = _iou_per_sample(positive_mask, explanation, has_annotation, threshold, normalize, strict, empty_score)
     return _reduce(scores, valid, sample_weight, reduction)
 
@@ -418,7 +413,7 @@ def explanation_precision_recall_f1(
     """
     _check_number(threshold, "threshold")
     _check_number(epsilon, "epsilon", 0.0)
-    _check_choice(normalize, "normalize", NORMALIZATIONS)
+    check_choice(normalize, NORMALIZATIONS, "normalize")
     scores, valid = _prf_per_sample(
         positive_mask, negative_mask, explanation, has_annotation, threshold, normalize, strict, epsilon
     )
@@ -544,7 +539,8 @@ class ExplanationIoU(AnnotatedMeanMetric):
 
     Args:
         threshold: 0.5 (RES, default) or 0.75 (GRADIA code).
-        normalize: ``"minmax"`` (default), ``"relu_minmax"``, ``"max"`` or ``None``.
+        normalize: ``"minmax"`` (default), ``"relu_minmax"``, ``"max"``, ``"max_positive"``
+            or ``None`` (see :func:`~keras_egl.explain.masks.normalize_map`).
         strict: ``True`` binarises with ``>`` instead of ``≥``.
         empty_score: IoU for an annotated sample whose mask and binarised map are empty.
         name, dtype: as for any Keras metric.
@@ -561,7 +557,7 @@ class ExplanationIoU(AnnotatedMeanMetric):
     def __init__(self, threshold=0.5, normalize="minmax", strict=False, empty_score=1.0, name="explanation_iou", dtype=None, **kwargs):
         _check_number(threshold, "threshold")
         _check_number(empty_score, "empty_score", 0.0, 1.0)
-        _check_choice(normalize, "normalize", NORMALIZATIONS)
+        check_choice(normalize, NORMALIZATIONS, "normalize")
         super().__init__(name=name, dtype=dtype, **kwargs)
         self.threshold = float(threshold)
         self.normalize = normalize
@@ -587,7 +583,7 @@ class _ExplanationPRFBase(AnnotatedMeanMetric):
     def __init__(self, threshold=0.5, normalize="minmax", strict=False, epsilon=1e-6, name=None, dtype=None, **kwargs):
         _check_number(threshold, "threshold")
         _check_number(epsilon, "epsilon", 0.0)
-        _check_choice(normalize, "normalize", NORMALIZATIONS)
+        check_choice(normalize, NORMALIZATIONS, "normalize")
         super().__init__(name=name or f"explanation_{self._key}", dtype=dtype, **kwargs)
         self.threshold = float(threshold)
         self.normalize = normalize
@@ -614,7 +610,8 @@ _PRF_DOC = """Streaming RES explanation {what} (see :func:`explanation_precision
 
     Args:
         threshold: binarisation threshold (RES: 0.5).
-        normalize: ``"minmax"`` (default), ``"relu_minmax"``, ``"max"`` or ``None``.
+        normalize: ``"minmax"`` (default), ``"relu_minmax"``, ``"max"``, ``"max_positive"``
+            or ``None`` (see :func:`~keras_egl.explain.masks.normalize_map`).
         strict: ``True`` binarises with ``>`` instead of ``≥``.
         epsilon: the code's ``1e-6`` in every denominator.
         name, dtype: as for any Keras metric.

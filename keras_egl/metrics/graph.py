@@ -6,7 +6,9 @@ model's node explanation ``M ∈ R^N`` and edge explanation ``E ∈ R^{N×N}`` a
 human annotations ``M'`` and ``E'`` by MSE and MAE:
 
 * the model explanation is normalised to (0, 1] by **dividing by its maximum**
-  (per graph; ``normalize="max"``);
+  (per graph, over the real nodes; ``normalize="max_positive"``, the default —
+  a graph whose maximum is ≤ 0 has no positive evidence and becomes zeros, a
+  keras_egl convention: the GNES code would divide by zero or flip the sign);
 * the edge explanation is **multiplied by the adjacency before normalising**
   (the GNES code's ``edge_mask ⊙ A``), so only existing edges carry importance;
 * the error is averaged over **all N node entries / all N×N edge entries**,
@@ -27,17 +29,19 @@ Public objects: :func:`node_explanation_mse`, :func:`node_explanation_mae`,
 """
 
 from keras_egl._keras import keras, tf
+from keras_egl.explain.masks import NORMALIZE_METHODS, normalize_map
 from keras_egl.metrics.explanation import (
     AnnotatedMeanMetric,
     _annotated,
-    _check_choice,
     _check_same_shape,
     _no_autograph,
     _reduce,
     _to_float,
 )
+from keras_egl.validation import check_choice
 
-GRAPH_NORMALIZATIONS = ("max", "minmax", None)
+#: The ``normalize`` options: the methods of :func:`keras_egl.explain.masks.normalize_map`.
+GRAPH_NORMALIZATIONS = NORMALIZE_METHODS
 
 __all__ = [
     "node_explanation_mse",
@@ -82,18 +86,9 @@ def _node_validity(node_mask, like):
 
 
 def _normalize_masked(x, keep, method, axes):
-    """Per-graph normalisation over the real entries only (padding must not set the max)."""
-    _check_choice(method, "normalize", GRAPH_NORMALIZATIONS)
-    if method is None:
-        return x * keep
-    big = tf.constant(x.dtype.max, x.dtype)
-    mx = tf.reduce_max(tf.where(keep > 0, x, -big), axis=axes, keepdims=True)
-    if method == "max":
-        # "(0, 1] by dividing by the max"; a graph whose max is <= 0 has no positive
-        # evidence and becomes all zeros instead of flipping sign or dividing by 0.
-        return tf.math.divide_no_nan(x, tf.maximum(mx, 0.0)) * keep
-    mn = tf.reduce_min(tf.where(keep > 0, x, big), axis=axes, keepdims=True)
-    return tf.math.divide_no_nan(x - mn, mx - mn) * keep
+    """Per-graph :func:`normalize_map` over the real entries only (padding must not set the max)."""
+    check_choice(method, GRAPH_NORMALIZATIONS, "normalize")
+    return normalize_map(x, method, axis=tuple(axes), mask=keep)
 
 
 def _error(diff, kind):
@@ -147,15 +142,17 @@ _FN_DOC = r"""{LEVEL} explanation {KIND} of GNES (Gao et al., ICDM 2021), per gr
         {EQ}
 
     where ``\hat{{X}}`` is the model explanation{ADJ} divided by its per-graph
-    maximum (``normalize="max"``, the GNES evaluation) and ``n`` counts the real
-    nodes of graph ``i``. Padding entries (``node_mask == 0``) are ignored.
+    maximum (``normalize="max_positive"``, the GNES evaluation; a graph whose
+    maximum is ≤ 0 becomes zeros) and ``n`` counts the real nodes of graph
+    ``i``. Padding entries (``node_mask == 0``) are ignored.
 
     Args:
 {ARGS}
         node_mask: optional ``(B, N)``; non-zero = real node. Default: all real.
         has_annotation: optional ``(B,)`` flags; default: labelled iff the
             annotation has a non-zero entry.
-        normalize: ``"max"`` (default, GNES), ``"minmax"`` or ``None``.
+        normalize: a :func:`keras_egl.explain.masks.normalize_map` method:
+            ``"max_positive"`` (default, GNES), ``"max"``, ``"minmax"``, … or ``None``.
         sample_weight: optional ``(B,)`` weights of the mean.
         reduction: ``"mean"`` → scalar over labelled graphs with at least one node
             (``0.0`` if none); ``"none"`` → ``(B,)``, ``NaN`` for excluded graphs.
@@ -193,8 +190,8 @@ def _fn_doc(kind, level):
 
 
 def _node_fn(kind):
-    def fn(node_importance, node_explanation, node_mask=None, has_annotation=None, normalize="max", sample_weight=None, reduction="mean"):
-        _check_choice(normalize, "normalize", GRAPH_NORMALIZATIONS)
+    def fn(node_importance, node_explanation, node_mask=None, has_annotation=None, normalize="max_positive", sample_weight=None, reduction="mean"):
+        check_choice(normalize, GRAPH_NORMALIZATIONS, "normalize")
         scores, valid = _node_per_sample(node_importance, node_explanation, node_mask, has_annotation, normalize, kind)
         return _reduce(scores, valid, sample_weight, reduction)
 
@@ -204,8 +201,8 @@ def _node_fn(kind):
 
 
 def _edge_fn(kind):
-    def fn(edge_importance, edge_explanation, adjacency=None, node_mask=None, has_annotation=None, normalize="max", sample_weight=None, reduction="mean"):
-        _check_choice(normalize, "normalize", GRAPH_NORMALIZATIONS)
+    def fn(edge_importance, edge_explanation, adjacency=None, node_mask=None, has_annotation=None, normalize="max_positive", sample_weight=None, reduction="mean"):
+        check_choice(normalize, GRAPH_NORMALIZATIONS, "normalize")
         scores, valid = _edge_per_sample(edge_importance, edge_explanation, adjacency, node_mask, has_annotation, normalize, kind)
         return _reduce(scores, valid, sample_weight, reduction)
 
@@ -223,8 +220,8 @@ edge_explanation_mae = _edge_fn("mae")
 class _GraphErrorMetric(AnnotatedMeanMetric):
     _kind = None
 
-    def __init__(self, normalize="max", name=None, dtype=None, **kwargs):
-        _check_choice(normalize, "normalize", GRAPH_NORMALIZATIONS)
+    def __init__(self, normalize="max_positive", name=None, dtype=None, **kwargs):
+        check_choice(normalize, GRAPH_NORMALIZATIONS, "normalize")
         super().__init__(name=name or self._default_name, dtype=dtype, **kwargs)
         self.normalize = normalize
 
@@ -253,7 +250,8 @@ class _EdgeErrorMetric(_GraphErrorMetric):
 _CLS_DOC = """Streaming GNES {level} explanation {KIND} (see :func:`{fn}`).
 
     Args:
-        normalize: ``"max"`` (default, GNES evaluation), ``"minmax"`` or ``None``.
+        normalize: ``"max_positive"`` (default, GNES evaluation) or another
+            :func:`keras_egl.explain.masks.normalize_map` method, or ``None``.
         name, dtype: as for any Keras metric.
 
     ``update_state({sig})``.

@@ -84,7 +84,7 @@ def test_grad_cam_normalisations_upsampling_and_constant_maps():
     with tf.GradientTape() as tape:
         a = tf.ones((1, 4, 4, 2))
         tape.watch(a)
-        m = cam_from_gradients(a, tf.ones((1, 4, 4, 2)), normalize="max", weights="second_order")
+        m = cam_from_gradients(a, tf.ones((1, 4, 4, 2)), normalize="max", cam_weights="second_order")
         s = tf.reduce_sum(m)
     assert np.all(np.isfinite(tape.gradient(s, a).numpy()))
 
@@ -101,7 +101,7 @@ def test_grad_cam_second_order_matches_finite_differences():
             out, acts = fwd(x)
             s = tf.reduce_sum(out[:, 1])
         g = t.gradient(s, acts)
-        cam = cam_from_gradients(acts, g, weights="second_order", relu=False, normalize=None)
+        cam = cam_from_gradients(acts, g, cam_weights="second_order", relu=False, normalize=None)
         return tf.reduce_sum((cam - target) ** 2)
 
     var = model.get_layer("head").kernel  # the CAM depends on it through α only
@@ -127,7 +127,7 @@ def test_grad_cam_second_order_matches_finite_differences():
         with tf.GradientTape() as t:
             out, acts = fwd(x)
             s = tf.reduce_sum(out[:, 1])
-        cam = cam_from_gradients(acts, t.gradient(s, acts), weights="detached", relu=False, normalize=None)
+        cam = cam_from_gradients(acts, t.gradient(s, acts), cam_weights="detached", relu=False, normalize=None)
         v = tf.reduce_sum(cam ** 2)
     assert tape.gradient(v, var) is None
 
@@ -152,13 +152,35 @@ def test_grad_cam_on_subclassed_model_matches_functional():
     np.testing.assert_allclose(grad_cam(sub, x, "conv").numpy(), grad_cam(func, x, "conv").numpy(), atol=1e-5)
 
 
+def test_weights_is_a_deprecated_alias_of_cam_weights():
+    rng = np.random.default_rng(6)
+    acts = tf.constant(rng.normal(size=(2, 4, 4, 3)), tf.float32)
+    grads = tf.constant(rng.normal(size=(2, 4, 4, 3)), tf.float32)
+    want = cam_from_gradients(acts, grads, cam_weights="second_order").numpy()
+    with pytest.warns(DeprecationWarning, match="`weights=` is deprecated; use `cam_weights=`"):
+        got = cam_from_gradients(acts, grads, weights="second_order").numpy()
+    np.testing.assert_array_equal(got, want)
+    # positional third argument is cam_weights
+    np.testing.assert_array_equal(cam_from_gradients(acts, grads, "second_order").numpy(), want)
+    with pytest.raises(TypeError, match="both `cam_weights` and its deprecated alias `weights`"):
+        cam_from_gradients(acts, grads, cam_weights="detached", weights="detached")
+    with pytest.raises(TypeError, match="weights"):
+        cam_from_gradients(acts, grads, "detached", weights="detached")
+    model = tiny_cnn()
+    x = np.zeros((1, 6, 6, 1), np.float32)
+    with pytest.warns(DeprecationWarning):
+        grad_cam(model, x, "conv", weights="detached")
+    with pytest.raises(TypeError):
+        grad_cam(model, x, "conv", weights="detached", cam_weights="detached")
+
+
 def test_bad_layer_and_options():
     model = tiny_cnn()
     x = np.zeros((1, 6, 6, 1), np.float32)
     with pytest.raises(ValueError, match="nope"):
         grad_cam(model, x, "nope")
-    with pytest.raises(ValueError, match="weights"):
-        grad_cam(model, x, "conv", weights="half")
+    with pytest.raises(ValueError, match="`cam_weights`"):
+        grad_cam(model, x, "conv", cam_weights="half")
     with pytest.raises(ValueError, match="upsample"):
         grad_cam(model, x, "conv", upsample="cubic")
     with pytest.raises(TypeError, match="layer_name"):

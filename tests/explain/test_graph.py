@@ -211,12 +211,52 @@ def test_second_order_gradient_of_node_and_edge_losses_matches_finite_difference
     assert np.abs(g).sum() > 0
 
 
+def test_node_grad_cam_map_cam_weights_and_deprecated_detach_weights():
+    from keras_egl.explain.graph import node_grad_cam_map
+
+    rng = np.random.default_rng(0)
+    acts = tf.constant(rng.normal(size=(2, 4, 3)), tf.float32)
+    grads = tf.constant(rng.normal(size=(2, 4, 3)), tf.float32)
+    mask = tf.constant([[1, 1, 1, 0], [1, 1, 0, 0]], tf.float32)
+    want = node_grad_cam_map(acts, grads, mask).numpy()
+    np.testing.assert_array_equal(node_grad_cam_map(acts, grads, mask, cam_weights="detached").numpy(), want)
+
+    def grad_wrt_grads(**kw):
+        with tf.GradientTape() as tape:
+            tape.watch(grads)
+            v = tf.reduce_sum(node_grad_cam_map(acts, grads, mask, **kw))
+        return tape.gradient(v, grads)
+
+    assert grad_wrt_grads() is not None and grad_wrt_grads(cam_weights="second_order") is not None
+    assert grad_wrt_grads(cam_weights="detached") is None
+    with pytest.warns(DeprecationWarning, match="detach_weights"):
+        assert grad_wrt_grads(detach_weights=True) is None
+    with pytest.warns(DeprecationWarning):
+        assert grad_wrt_grads(detach_weights=False) is not None
+    with pytest.raises(TypeError, match="detach_weights"):
+        node_grad_cam_map(acts, grads, mask, cam_weights="detached", detach_weights=True)
+    with pytest.raises(ValueError, match="`cam_weights`"):
+        node_grad_cam_map(acts, grads, mask, cam_weights=True)
+
+
 def test_normalize_graph_map_and_errors():
     m = tf.constant([[2.0, 4.0, 9.0], [0.0, 0.0, 0.0]])
     mask = tf.constant([[1.0, 1.0, 0.0], [1.0, 1.0, 1.0]])
-    out = normalize_graph_map(m, mask, "max").numpy()
+    out = normalize_graph_map(m, mask, "max_positive").numpy()
     np.testing.assert_allclose(out, [[0.5, 1.0, 0.0], [0.0, 0.0, 0.0]])
+    np.testing.assert_array_equal(normalize_graph_map(m, mask).numpy(), out)  # the default
     assert np.isfinite(normalize_graph_map(m, mask, "minmax").numpy()).all()
+    # Signed maps: "max_positive" divides by the max over real nodes (no positive
+    # value → zeros), "max" by the largest magnitude; padding never sets the scale.
+    s = tf.constant([[-4.0, 2.0, 9.0], [-2.0, -1.0, 0.0]])
+    np.testing.assert_allclose(normalize_graph_map(s, mask, "max_positive").numpy(),
+                               [[-2.0, 1.0, 0.0], [0.0, 0.0, 0.0]])
+    np.testing.assert_allclose(normalize_graph_map(s, mask, "max").numpy(),
+                               [[-1.0, 0.5, 0.0], [-1.0, -0.5, 0.0]])
+    # Edge maps use the pairs of real nodes.
+    e = tf.constant(np.arange(9, dtype=np.float32).reshape(1, 3, 3))
+    np.testing.assert_allclose(normalize_graph_map(e, mask[:1]).numpy()[0],
+                               [[0, 0.25, 0], [0.75, 1, 0], [0, 0, 0]])
     with pytest.raises(ValueError, match="method"):
         normalize_graph_map(m, mask, "l2")
     model = _one_layer()

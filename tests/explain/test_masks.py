@@ -227,11 +227,44 @@ def test_normalize_properties(m, method):
         np.testing.assert_allclose(peak, 1.0, rtol=1e-6)
 
 
+def test_normalize_max_positive_and_valid_mask():
+    s = tf.constant([[-4.0, 2.0, 1.0], [-4.0, -2.0, 0.0], [0.0, 0.0, 0.0]])
+    # "max" divides by max |m| (sign kept); "max_positive" by max m, and a map
+    # whose max is <= 0 (no positive evidence) becomes zeros, never sign-flipped.
+    np.testing.assert_allclose(normalize_map(s, "max").numpy(), [[-1, 0.5, 0.25], [-1, -0.5, 0], [0, 0, 0]])
+    np.testing.assert_allclose(normalize_map(s, "max_positive").numpy(), [[-2, 1, 0.5], [0, 0, 0], [0, 0, 0]])
+    # They agree exactly on non-negative maps.
+    p = tf.constant(np.random.default_rng(0).uniform(size=(3, 5, 4)), tf.float32)
+    np.testing.assert_array_equal(normalize_map(p, "max").numpy(), normalize_map(p, "max_positive").numpy())
+    # A valid mask: padding sets neither the scale nor the result.
+    m = tf.constant([[2.0, 4.0, 9.0], [-1.0, 3.0, 5.0]])
+    keep = tf.constant([[1, 1, 0], [1, 1, 1]])
+    for method, want in (("max_positive", [[0.5, 1, 0], [-0.2, 0.6, 1]]),
+                         ("max", [[0.5, 1, 0], [-0.2, 0.6, 1]]),
+                         ("minmax", [[0, 1, 0], [0, 4 / 6, 1]]),
+                         ("relu_minmax", [[0, 1, 0], [0, 0.6, 1]]),
+                         (None, [[2, 4, 0], [-1, 3, 5]])):
+        np.testing.assert_allclose(normalize_map(m, method, mask=keep).numpy(), want, rtol=1e-6,
+                                   err_msg=str(method))
+    # A sample without any valid entry is zeros; bool masks and size-1 axes broadcast.
+    none_valid = normalize_map(m, "minmax", mask=tf.constant([[False] * 3, [True] * 3])).numpy()
+    np.testing.assert_array_equal(none_valid[0], 0.0)
+    img = tf.constant(np.random.default_rng(1).normal(size=(2, 3, 4)), tf.float32)
+    row_mask = tf.constant([[[1.0], [1.0], [0.0]], [[1.0], [0.0], [0.0]]])
+    got = normalize_map(img, "max_positive", mask=row_mask).numpy()
+    np.testing.assert_array_equal(got[0, 2], 0.0)
+    np.testing.assert_allclose(got[1, 0], img.numpy()[1, 0] / max(img.numpy()[1, 0].max(), 0), rtol=1e-6)
+    with pytest.raises(ValueError, match="`mask`"):
+        normalize_map(m, "max", mask=tf.ones((2,)))
+    with pytest.raises(ValueError, match="`mask`"):
+        normalize_map(m, "max", mask=tf.ones((2, 4)))
+
+
 def test_normalize_gradient_matches_finite_differences():
     rng = np.random.default_rng(3)
     m = tf.constant(rng.normal(size=(2, 3, 3)))  # float64 for the FD check
     w = tf.constant(rng.normal(size=(2, 3, 3)))
-    for method in ("minmax", "max"):
+    for method in ("minmax", "max", "max_positive"):
         with tf.GradientTape() as tape:
             tape.watch(m)
             val = tf.reduce_sum(w * normalize_map(m, method))

@@ -173,3 +173,182 @@ def test_bad_arguments():
         BayesianDense(2, prior_fn=3)
     with pytest.raises(ValueError, match="kl_weight"):
         BayesianDense(2, kl_weight=-1)
+
+
+# --------------------------------------------------------------------------- to_bayesian
+
+
+def _small_cnn(name="cnn"):
+    inp = keras.Input((10, 10, 3))
+    h = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="conv1")(inp)
+    h = keras.layers.BatchNormalization(name="bn")(h)
+    h = keras.layers.MaxPooling2D(2, name="pool")(h)
+    h = keras.layers.Conv2D(5, 3, strides=1, dilation_rate=2, use_bias=False, activation="relu", name="conv2")(h)
+    h = keras.layers.GlobalAveragePooling2D(name="gap")(h)
+    out = keras.layers.Dense(3, name="logits")(h)
+    model = keras.Model(inp, out, name=name)
+    rng = np.random.default_rng(0)
+    bn = model.get_layer("bn")  # non-trivial BN state, so copying it matters
+    bn.set_weights([rng.normal(1, 0.2, 4), rng.normal(0, 0.2, 4), rng.normal(0, 0.2, 4), rng.uniform(0.5, 2, 4)])
+    return model
+
+
+def test_to_bayesian_functional_cnn_matches_source_in_mean_mode():
+    src = _small_cnn()
+    conv = lb.to_bayesian(src, seed=0)
+    assert conv is not src and conv.name == src.name
+    kinds = {l.name: type(l) for l in conv.layers}
+    assert kinds["conv1"] is BayesianConv2D and kinds["conv2"] is BayesianConv2D and kinds["logits"] is BayesianDense
+    assert kinds["bn"] is keras.layers.BatchNormalization and kinds["pool"] is keras.layers.MaxPooling2D
+    c2 = conv.get_layer("conv2")
+    assert (c2.filters, c2.kernel_size, c2.dilation_rate, c2.padding) == (5, (3, 3), (2, 2), "valid")
+    assert not c2.use_bias
+    assert c2.activation is keras.activations.relu
+    assert [l.seed for l in lb.bayesian_layers(conv)] == [0, 1, 2]
+    np.testing.assert_array_equal(conv.get_layer("conv1").kernel_mu.numpy(), src.get_layer("conv1").kernel.numpy())
+    np.testing.assert_allclose(conv.get_layer("conv1").kernel_rho.numpy(), -4.0)
+    x = np.random.default_rng(1).normal(size=(4, 10, 10, 3)).astype("float32")
+    ref = src(x, training=False).numpy()
+    with mean_weights(conv):
+        np.testing.assert_allclose(conv(x, training=False).numpy(), ref, atol=1e-5)
+    a, b = conv(x, training=False).numpy(), conv(x, training=False).numpy()
+    assert not np.allclose(a, b)
+    assert len(conv.losses) == 3 and all(np.isfinite(float(l)) and float(l) > 0 for l in conv.losses)
+    # the source model is untouched
+    assert type(src.get_layer("conv1")) is keras.layers.Conv2D
+
+
+def test_to_bayesian_sequential_and_selected_layers():
+    seq = keras.Sequential([keras.Input((6,)), keras.layers.Dense(5, activation="tanh", name="d1"),
+                            keras.layers.Dense(2, name="d2")], name="seq")
+    conv = lb.to_bayesian(seq, init_from_weights=False, prior_stddev=0.2, posterior_rho_init=-3.0, name="bseq")
+    assert isinstance(conv, keras.Sequential) and conv.name == "bseq"
+    assert [type(l) for l in conv.layers] == [BayesianDense, BayesianDense]
+    assert conv.layers[0].prior_stddev == 0.2 and conv.layers[0].posterior_rho_init == -3.0
+    assert conv.layers[0].seed is None
+    # deferred-build Sequential (no Input layer), with weights copied
+    seq2 = keras.Sequential([keras.layers.Dense(4, name="a"), keras.layers.Dense(2, name="b")])
+    x = np.random.default_rng(0).normal(size=(3, 6)).astype("float32")
+    seq2(x)
+    conv2 = lb.to_bayesian(seq2, layers=["b"])
+    assert type(conv2.get_layer("a")) is keras.layers.Dense and type(conv2.get_layer("b")) is BayesianDense
+    with mean_weights(conv2):
+        np.testing.assert_allclose(conv2(x).numpy(), seq2(x).numpy(), atol=1e-6)
+    # a single name and a functional model: only that layer
+    part = lb.to_bayesian(_small_cnn(), layers="conv2")
+    assert [l.name for l in lb.bayesian_layers(part)] == ["conv2"]
+    assert type(part.get_layer("conv1")) is keras.layers.Conv2D
+
+
+def test_to_bayesian_nested_model_is_converted_recursively():
+    inner = keras.Sequential([keras.Input((6,)), keras.layers.Dense(4, name="inner_dense")], name="inner")
+    inp = keras.Input((6,))
+    outer = keras.Model(inp, keras.layers.Dense(2, name="head")(inner(inp)))
+    conv = lb.to_bayesian(outer, seed=5)
+    assert [(l.name, l.seed) for l in lb.bayesian_layers(conv)] == [("inner_dense", 5), ("head", 6)]
+    x = np.ones((2, 6), "float32")
+    with mean_weights(conv):
+        np.testing.assert_allclose(conv(x).numpy(), outer(x).numpy(), atol=1e-6)
+
+
+class _Subclassed(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.d = keras.layers.Dense(2)
+
+    def call(self, x):
+        return self.d(x)
+
+
+def test_to_bayesian_errors():
+    src = _small_cnn()
+    with pytest.raises(ValueError, match=r"`layers`.*'nope'.*conv1"):
+        lb.to_bayesian(src, layers=["nope"])
+    with pytest.raises(ValueError, match=r"`layers`.*'bn'.*BatchNormalization"):
+        lb.to_bayesian(src, layers=["conv1", "bn"])
+    with pytest.raises(ValueError, match="`layers`"):
+        lb.to_bayesian(src, layers=[])
+    with pytest.raises(TypeError, match="`layers`"):
+        lb.to_bayesian(src, layers=[3])
+    sub = _Subclassed()
+    sub(np.ones((1, 3), "float32"))
+    with pytest.raises(TypeError, match=r"`model`.*functional or Sequential.*LRT layers"):
+        lb.to_bayesian(sub)
+    with pytest.raises(TypeError, match="`model`"):
+        lb.to_bayesian(keras.layers.Dense(2))
+    inp = keras.Input((8, 8, 4))
+    grouped = keras.Model(inp, keras.layers.Conv2D(4, 3, groups=2, name="g")(inp))
+    with pytest.raises(ValueError, match=r"`model`.*'g'.*groups"):
+        lb.to_bayesian(grouped)
+    cf = keras.Model(inp, keras.layers.Conv2D(2, 3, data_format="channels_first", name="cf")(inp))
+    with pytest.raises(ValueError, match=r"`model`.*'cf'.*channels_first"):
+        lb.to_bayesian(cf)
+    unbuilt = keras.Sequential([keras.layers.Dense(2)])
+    with pytest.raises(ValueError, match="`init_from_weights"):
+        lb.to_bayesian(unbuilt)
+    with pytest.raises(ValueError, match="no keras.layers.Conv2D or Dense"):
+        lb.to_bayesian(keras.Sequential([keras.Input((3,)), keras.layers.ReLU()]))
+    with pytest.raises(ValueError, match="prior_stddev"):
+        lb.to_bayesian(src, prior_stddev=0)
+
+
+def test_to_bayesian_config_and_save_round_trip(tmp_path):
+    src = _small_cnn()
+    conv = lb.to_bayesian(src, seed=1)
+    x = np.random.default_rng(2).normal(size=(2, 10, 10, 3)).astype("float32")
+    with mean_weights(conv):
+        ref = conv(x).numpy()
+    again = keras.Model.from_config(conv.get_config())
+    again.set_weights(conv.get_weights())
+    cloned = keras.models.clone_model(conv)
+    cloned.set_weights(conv.get_weights())
+    path = str(tmp_path / "bnn.keras")
+    conv.save(path)
+    loaded = keras.models.load_model(path)
+    for m in (again, cloned, loaded):
+        assert [type(l) for l in m.layers] == [type(l) for l in conv.layers]
+        with mean_weights(m):
+            np.testing.assert_allclose(m(x).numpy(), ref, atol=1e-6)
+
+
+def test_to_bayesian_cnn_trains():
+    src = _small_cnn()
+    conv = lb.to_bayesian(src, seed=0)
+    set_kl_weight(conv, 1 / 32)
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(32, 10, 10, 3)).astype("float32")
+    y = rng.integers(0, 3, size=32)
+    before = [l.kernel_mu.numpy().copy() for l in lb.bayesian_layers(conv)]
+    conv.compile(optimizer=keras.optimizers.Adam(1e-2),
+                 loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    hist = conv.fit(x, y, batch_size=16, epochs=1, verbose=0)
+    assert np.all(np.isfinite(hist.history["loss"]))
+    after = [l.kernel_mu.numpy() for l in lb.bayesian_layers(conv)]
+    assert all(not np.allclose(a, b) for a, b in zip(before, after))
+
+
+def test_to_bayesian_backbone_runs_in_bayesian_feedback_model():
+    from keras_egl.models.bayesian import BayesianFeedbackModel
+
+    conv = lb.to_bayesian(_small_cnn(), seed=0)
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(8, 10, 10, 3)).astype("float32")
+    y = rng.integers(0, 3, size=8)
+    mask = np.zeros((8, 10, 10), "float32")
+    mask[:4, :4, :4] = 1
+    model = BayesianFeedbackModel(conv, target_layer="conv1", n_train=8)
+    assert conv.get_layer("conv1").kl_weight == 1 / 8
+    logits, fb = model.mc_forward(x, mask, m=2, training=True)
+    assert logits.shape == (16, 3)
+    fb = fb.numpy().reshape(2, 8)
+    assert np.all(np.isfinite(fb)) and np.all(fb[:, :4] > 0) and np.all(fb[:, 4:] == 0)
+    model.compile(keras.optimizers.Adam(1e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    hist = model.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    assert np.all(np.isfinite(hist.history["loss"]))
+
+
+def test_to_bayesian_warns_about_dropped_regularizers():
+    seq = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, kernel_regularizer="l2", name="r")])
+    with pytest.warns(UserWarning, match="kernel_regularizer"):
+        conv = lb.to_bayesian(seq)
+    assert type(conv.get_layer("r")) is BayesianDense

@@ -56,14 +56,19 @@ def _np_prf(pos, neg, expl01, t=0.5, eps=1e-6):
 def test_normalize_maps_hand_values_and_constant_maps():
     m = tf.constant([[[2.0, 4.0], [6.0, 2.0]], [[3.0, 3.0], [3.0, 3.0]]])
     np.testing.assert_allclose(normalize_maps(m, "minmax")[0], [[0, 0.5], [1, 0]])
+    np.testing.assert_allclose(normalize_maps(m, "max_positive")[0], [[1 / 3, 2 / 3], [1, 1 / 3]], rtol=1e-6)
     np.testing.assert_allclose(normalize_maps(m, "max")[0], [[1 / 3, 2 / 3], [1, 1 / 3]], rtol=1e-6)
     # Constant map: min-max gives zeros, not NaN.
     np.testing.assert_array_equal(normalize_maps(m, "minmax")[1], np.zeros((2, 2)))
     neg = tf.constant([[[-2.0, 1.0], [3.0, -1.0]]])
     np.testing.assert_allclose(normalize_maps(neg, "relu_minmax")[0], [[0, 1 / 3], [1, 0]], rtol=1e-6)
     np.testing.assert_allclose(normalize_maps(neg, "minmax")[0], [[0, 0.6], [1, 0.2]], rtol=1e-6)
-    # A map with no positive value has no evidence under "max": zeros, not a sign flip.
-    np.testing.assert_array_equal(normalize_maps(-tf.abs(neg), "max")[0], np.zeros((2, 2)))
+    # A map with no positive value has no evidence under "max_positive": zeros, not a sign flip.
+    np.testing.assert_array_equal(normalize_maps(-tf.abs(neg), "max_positive")[0], np.zeros((2, 2)))
+    # Signed maps: "max_positive" divides by the max, "max" by the largest magnitude.
+    np.testing.assert_allclose(normalize_maps(neg, "max_positive")[0], [[-2 / 3, 1 / 3], [1, -1 / 3]], rtol=1e-6)
+    np.testing.assert_allclose(normalize_maps(-tf.abs(neg), "max")[0], [[-2 / 3, -1 / 3], [-1, -1 / 3]],
+                               rtol=1e-6)
     assert normalize_maps(m, None) is m
     with pytest.raises(ValueError, match="normalize"):
         normalize_maps(m, "l2")
