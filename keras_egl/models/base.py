@@ -24,7 +24,7 @@ tuned by.
 from keras_egl._keras import keras, tf
 from keras_egl.explain import explainers as _explainers
 from keras_egl.explain.activations import ActivationModel
-from keras_egl.terms.core import (HAS_ANNOTATION, NEG_MASK, POS_MASK, REASONABILITY,  # noqa: F401
+from keras_egl.terms.core import (ANNOTATION_KEYS, HAS_ANNOTATION, NEG_MASK, POS_MASK, REASONABILITY,  # noqa: F401
                                   ExplanationContext, ExplanationTerm, annotation_flags,
                                   check_annotation)
 from keras_egl.validation import check_bool, check_per_sample
@@ -214,7 +214,8 @@ class ExplanationGuidedModel(keras.Model):
         if missing:
             raise ValueError(f"the input dict has no model input key(s) {missing} "
                              f"(`input_key`={self.input_key!r}); got keys {sorted(inputs)}.")
-        known = set(keys) | set(self.annotation_keys) | set(self.extra_keys)
+        # The vocabulary's keys are never typos: a baseline without terms takes the same dict.
+        known = set(keys) | set(self.annotation_keys) | set(self.extra_keys) | set(ANNOTATION_KEYS)
         unknown = sorted(k for k in inputs if k not in known)
         if unknown:
             raise ValueError(

@@ -224,7 +224,11 @@ class ExplanationContext:
     def gradient(self, score_fn, wrt):
         """``∂ Σ score_fn(outputs) / ∂ wrt`` on the step's tape (differentiable)."""
         with self._tape:
-            total = tf.reduce_sum(score_fn(self.outputs))
+            # Scores in float32: under mixed precision log-softmax and the
+            # second-order terms overflow float16.
+            outputs = tf.nest.map_structure(
+                lambda o: tf.cast(o, tf.float32) if o.dtype.is_floating else o, self.outputs)
+            total = tf.reduce_sum(score_fn(outputs))
         grads = self._tape.gradient(total, wrt)
         if grads is None or (isinstance(grads, (list, tuple)) and any(g is None for g in grads)):
             raise ValueError("the model output has no gradient path to the requested tensor "
@@ -276,7 +280,13 @@ class ExplanationContext:
         size = None
         if upsample is not None:
             size = tuple(self.x0.shape[1:3])
-        return cam_from_gradients(self.activations, grads, cam_weights=cam_weights, relu=relu,
+        acts = self.activations
+        with self._tape:
+            # Maps in float32 (mixed precision): min–max normalisation divides by
+            # small ranges whose gradient overflows float16.
+            acts = tf.cast(acts, tf.float32)
+        grads = tf.cast(grads, tf.float32)
+        return cam_from_gradients(acts, grads, cam_weights=cam_weights, relu=relu,
                                   normalize=normalize, size=size, method=upsample or "bilinear",
                                   epsilon=epsilon)
 
