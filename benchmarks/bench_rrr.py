@@ -42,7 +42,7 @@ def _setup(batch=256, seed=0):
 
     rrr = RightForRightReasons(rrr_mlp((784,), 10, seed=seed), lambda1=1000.0)
     rrr.compile(rrr_optimizer(), sce)
-    data = ({"x": x, "mask": A}, y)
+    data = ({"x": x, "neg_mask": A}, y)
     rrr_step = tf.function(lambda: rrr.train_step(data))
 
     # The same two steps compiled with XLA (what fit(..., jit_compile=True) runs).
@@ -89,7 +89,7 @@ def _setup(batch=256, seed=0):
     fit_rrr_model.compile(rrr_optimizer(), sce)
     return (plain_step, rrr_step, loop_step, (x.numpy(), y.numpy()),
             dict(plain_xla=plain_xla, rrr_xla=rrr_xla, keras_plain=keras_plain,
-                 fit_plain=fit_step(fit_plain_model, x), fit_rrr=fit_step(fit_rrr_model, {"x": x, "mask": A})))
+                 fit_plain=fit_step(fit_plain_model, x), fit_rrr=fit_step(fit_rrr_model, {"x": x, "neg_mask": A})))
 
 
 def _torch_steps(x_np, y_np, seed=0):

@@ -14,7 +14,15 @@ import sys
 _ALREADY_IMPORTED = "tensorflow" in sys.modules
 if not _ALREADY_IMPORTED:
     os.environ["TF_USE_LEGACY_KERAS"] = "1"
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # Quiet import (never overriding the user's TF_CPP_MIN_LOG_LEVEL; KERAS_EGL_VERBOSE=1
+    # keeps TF's default verbosity). This hides TF's INFO/WARNING logs (cpu_feature_guard,
+    # ...). Not hideable by any environment variable: the absl lines printed from static
+    # constructors while TF's shared libraries load, before absl logging is initialised
+    # ("All log messages before absl::InitializeLog()...", cudart_stub "Could not find cuda
+    # drivers", and the oneDNN notice where oneDNN is on by default — silencing that one
+    # would need TF_ENABLE_ONEDNN_OPTS=0, which changes numerics, so it is left alone).
+    if os.environ.get("KERAS_EGL_VERBOSE", "").strip().lower() in ("", "0", "false", "no"):
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import tensorflow as tf  # noqa: E402
 

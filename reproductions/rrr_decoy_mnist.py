@@ -80,7 +80,8 @@ def _gradient_figure(models, names, X, out_path):
 
 def run(ctx):
     from reproductions._harness import Report
-    from keras_egl.models.rrr import REFERENCE_LAMBDA2, accuracy, fit_rrr, rrr_mlp
+    from keras_egl.models.rrr import REFERENCE_LAMBDA2, rrr_mlp
+    from keras_egl.training.find_another_explanation import accuracy, fit_rrr
 
     quick = ctx.quick
     n_train = 1000 if quick else 4000
@@ -108,7 +109,7 @@ def run(ctx):
                 rrr, hist = fit_rrr(clf, X, d["y"], None, lambda1=0.0, **fit)
                 xtr, xte = X, Xt
             elif s.startswith("RRR"):
-                rrr, hist = fit_rrr(clf, X, d["y"], d["A"], lambda1=lambda1, **fit)
+                rrr, hist = fit_rrr(clf, X, d["y"], d["neg_mask"], lambda1=lambda1, **fit)
                 ratios.append(hist.history["answers_reasons_ratio"][0])
                 xtr, xte = X, Xt
             else:
@@ -120,11 +121,11 @@ def run(ctx):
             trained[s] = clf
             ctx.log(f"[{NAME}] run {r}: {s}: test acc {acc[(s, 'test accuracy')][-1]:.4f}")
         # How much of each model's gradient mass sits on the swatch (test set).
-        from keras_egl.models.rrr import gradient_mask
+        from keras_egl.explain.gradients import gradient_mask
 
         for s in settings[:2]:
             m = gradient_mask(trained[s], Xt)
-            share = (m & d["At"]).sum(1) / np.maximum(m.sum(1), 1)
+            share = (m & d["neg_mask_t"]).sum(1) / np.maximum(m.sum(1), 1)
             swatch_share[s].append(float(share.mean()))
         if r == 0:
             fig = Path(ctx.out) / f"{NAME}_gradients.png"

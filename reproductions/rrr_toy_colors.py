@@ -28,8 +28,8 @@ PAPER_FAE = {0: None, 1: 0.99145, 2: 0.54415}
 def run(ctx):
     from reproductions._harness import Report
     from keras_egl.data.toy_colors import annotation, rule_scores, toy_colors
-    from keras_egl.models.rrr import (REFERENCE_LAMBDA2, accuracy, find_another_explanation, fit_rrr,
-                                      rrr_mlp)
+    from keras_egl.models.rrr import REFERENCE_LAMBDA2, rrr_mlp
+    from keras_egl.training.find_another_explanation import accuracy, find_another_explanation, fit_rrr
 
     quick = ctx.quick
     n = 1000 if quick else 20000

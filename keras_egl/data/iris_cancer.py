@@ -5,7 +5,8 @@ each) beside 30 breast-cancer features (the first 50 malignant then the first
 50 benign rows). Labels are by position: 0 for the first 50 rows, 1 for the
 last 50, so **both** blocks predict the label. The split is 67/33
 (``test_size=0.33``); the test set is also given with the iris columns zeroed —
-the iris block is the decoy. ``A`` marks the 4 iris columns.
+the iris block is the decoy. ``A`` marks the 4 iris columns (a *wrong
+reason*: the data dict holds it under ``"neg_mask"``).
 
 The reference's split is unseeded (hence its 350 repeats); here ``seed=None``
 keeps that behaviour and an int makes it reproducible.
@@ -43,8 +44,9 @@ def iris_cancer(test_size=0.33, seed=None):
 
     Returns:
       A dict with ``X, y`` (train), ``Xt`` (test, iris kept), ``Xt_zeroed``
-      (test, iris columns 0), ``yt``, ``A`` (train annotation: 1 on the iris
-      columns of every row, float32) and ``At``.
+      (test, iris columns 0), ``yt``, ``neg_mask`` (train annotation ``A``:
+      1 on the iris columns of every row, float32) and ``neg_mask_t`` (the
+      same for the test rows).
     """
     from sklearn.model_selection import train_test_split
 
@@ -59,7 +61,8 @@ def iris_cancer(test_size=0.33, seed=None):
     At = np.zeros(Xt.shape, np.float32)
     At[:, IRIS_COLUMNS] = 1.0
     return {"X": X.astype(np.float32), "y": y, "Xt": Xt.astype(np.float32),
-            "Xt_zeroed": Xt_zeroed.astype(np.float32), "yt": yt, "A": A, "At": At}
+            "Xt_zeroed": Xt_zeroed.astype(np.float32), "yt": yt, "neg_mask": A,
+            "neg_mask_t": At}
 
 
 def top_k_block_usage(grads, block=IRIS_COLUMNS, k=10):

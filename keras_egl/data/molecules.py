@@ -262,7 +262,12 @@ def load_moleculenet_csv(path, dataset, task="NR-ER"):
       dataset: ``"bbbp"`` (columns ``smiles``, ``p_np``), ``"bace"`` (``mol``,
         ``Class``) or ``"tox21"`` (``smiles`` and the ``task`` column).
       task: the Tox21 task (the paper uses ``NR-ER``); rows whose label is
-        missing are dropped.
+        missing are dropped (Tox21 leaves unmeasured tasks empty).
+
+    Labels must be 0 or 1 (``1.0`` is fine; ``0.5``, text or, outside Tox21, a
+    missing label raise ``ValueError`` naming the column and the row); an
+    empty SMILES cell raises too. SMILES that RDKit cannot parse are kept here
+    and skipped, with a count, by :func:`featurize_smiles`.
     """
     import pandas as pd
 
@@ -271,37 +276,130 @@ def load_moleculenet_csv(path, dataset, task="NR-ER"):
         raise ValueError(f"`dataset` must be one of {sorted(_MOLNET)}; received {dataset!r}.")
     if not os.path.exists(path):
         raise FileNotFoundError(f"MoleculeNet CSV not found at {path!r}.")
-    df = pd.read_csv(path)
+    import warnings
+
+    try:
+        # index_col=False + ParserWarning as an error: pandas would otherwise turn the extra
+        # leading fields of a too-long row into an index and shift every column silently.
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            df = pd.read_csv(path, index_col=False)
+    except pd.errors.EmptyDataError:
+        raise ValueError(f"{path!r}: the file is empty; expected a CSV with a header row.") from None
+    except (pd.errors.ParserError, pd.errors.ParserWarning, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path!r}: malformed CSV (rows must have as many fields as the header): "
+                         f"{str(exc).strip()}") from None
     smi_col, y_col = _MOLNET[dataset]
     y_col = y_col or task
     for c in (smi_col, y_col):
         if c not in df.columns:
             raise ValueError(f"{path!r} has no column {c!r} (dataset={dataset!r}); columns: {list(df.columns)}.")
-    df = df[df[y_col].notna()]
-    return df[smi_col].astype(str).tolist(), df[y_col].astype(int).to_numpy()
+    smiles, labels = [], []
+    for r, (s, v) in enumerate(zip(df[smi_col], df[y_col]), 1):
+        where = f"row {r} (line {r + 1})"  # data rows are counted from 1; line 1 is the header
+        if pd.isna(v):
+            if dataset == "tox21":
+                continue
+            raise ValueError(f"{path!r}: `{y_col}` must be 0 or 1 (a binary label) in every row; {where} is missing.")
+        v = v.item() if isinstance(v, np.generic) else v
+        try:
+            f = float(v)
+        except (TypeError, ValueError):
+            f = None
+        if f not in (0.0, 1.0):
+            raise ValueError(f"{path!r}: `{y_col}` must be 0 or 1 (a binary label) in every row; {where} has "
+                             f"{v!r}.")
+        if pd.isna(s) or not str(s).strip():
+            raise ValueError(f"{path!r}: `{smi_col}` must be a SMILES string in every row; {where} is empty.")
+        smiles.append(str(s))
+        labels.append(int(f))
+    return smiles, np.asarray(labels, dtype=int)
+
+
+def _json_numbers(value, where, key, ndim):
+    """``value`` (parsed JSON) as a finite float32 array of rank ``ndim``; errors name ``where``/``key``."""
+    shape_word = "a 1-D list" if ndim == 1 else "a 2-D list of equal-length rows"
+    if not isinstance(value, list):
+        raise ValueError(f"{where}: `{key}` must be {shape_word} of numbers; got {type(value).__name__}.")
+    rows = [value] if ndim == 1 else value
+    if ndim == 2:
+        if not all(isinstance(r, list) for r in value):
+            raise ValueError(f"{where}: `{key}` must be {shape_word} of numbers; got a non-list row.")
+        lengths = sorted({len(r) for r in value})
+        if len(lengths) > 1:
+            raise ValueError(f"{where}: `{key}` is ragged (row lengths {lengths}); expected {shape_word}.")
+    for r in rows:
+        for v in r:
+            if isinstance(v, list):
+                raise ValueError(f"{where}: `{key}` must be {shape_word} of numbers; got a nested list.")
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                raise ValueError(f"{where}: `{key}` must hold numbers; got {v!r}.")
+    a = np.asarray(value, np.float32).reshape((len(value),) if ndim == 1 else (len(value), -1))
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"{where}: `{key}` holds NaN or infinite values.")
+    return a
 
 
 def read_annotation_csv(path):
     """The authors' mask CSV → ``{img_idx: (status, node_importance (N,), edge_importance (N, N))}``.
 
-    Columns ``img_idx``, ``status``, ``record``; ``record`` is JSON with
-    ``node_importance`` [N] and ``edge_importance`` [N][N].
+    Columns ``img_idx`` (an integer), ``status``, ``record``; ``record`` is JSON
+    with ``node_importance`` [N] and ``edge_importance`` [N][N] (finite
+    numbers). Garbled JSON, missing keys or fields, ragged matrices,
+    non-integer or repeated ids raise ``ValueError`` naming the file and line.
     """
-    import pandas as pd
+    import csv
+    import re
 
-    df = pd.read_csv(path)
-    for c in ("img_idx", "status", "record"):
-        if c not in df.columns:
-            raise ValueError(f"annotation CSV {path!r} lacks column {c!r}; columns: {list(df.columns)}.")
-    out = {}
-    for idx, status, rec in zip(df["img_idx"], df["status"], df["record"]):
-        r = json.loads(rec)
-        node = np.asarray(r["node_importance"], np.float32)
-        edge = np.asarray(r["edge_importance"], np.float32)
-        if edge.shape != (node.size, node.size):
-            raise ValueError(f"img_idx {idx}: edge_importance shape {edge.shape} does not match "
-                             f"{node.size} nodes.")
-        out[int(idx)] = (str(status), node, edge)
+    out, first_line = {}, {}
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh)
+            fields = reader.fieldnames or []
+            for c in ("img_idx", "status", "record"):
+                if c not in fields:
+                    raise ValueError(f"annotation CSV {str(path)!r} lacks column {c!r}; columns: {fields}.")
+            for row in reader:
+                base = f"{path}, line {reader.line_num}"
+                if None in row:
+                    raise ValueError(f"{base}: {len(fields) + len(row[None])} fields but the header has "
+                                     f"{len(fields)} {fields}; a quoted `record` cell is probably broken.")
+                absent = [k for k in fields if row.get(k) is None]
+                if absent:
+                    raise ValueError(f"{base}: row has no {absent} field(s) (fewer fields than the header {fields}).")
+                raw_idx = row["img_idx"].strip()
+                if not re.fullmatch(r"[+-]?\d+", raw_idx):
+                    raise ValueError(f"{base}: `img_idx` must be an integer; got {row['img_idx']!r}.")
+                idx = int(raw_idx)
+                if idx in out:
+                    raise ValueError(f"{base}: `img_idx` {idx} already given at line {first_line[idx]}; "
+                                     "each graph may be annotated once.")
+                where = f"{base} (img_idx {idx})"
+                status = row["status"].strip()
+                if not status:
+                    raise ValueError(f"{where}: `status` is empty.")
+                try:
+                    rec = json.loads(row["record"])
+                except (json.JSONDecodeError, RecursionError) as exc:
+                    raise ValueError(f"{where}: `record` is not valid JSON ({exc}); got "
+                                     f"{row['record'][:60]!r}.") from None
+                if not isinstance(rec, dict):
+                    raise ValueError(f"{where}: `record` must be a JSON object with node_importance and "
+                                     f"edge_importance; got {type(rec).__name__}.")
+                for k in ("node_importance", "edge_importance"):
+                    if k not in rec:
+                        raise ValueError(f"{where}: `record` is missing key {k!r}; keys: {sorted(rec)}.")
+                node = _json_numbers(rec["node_importance"], where, "node_importance", 1)
+                edge = _json_numbers(rec["edge_importance"], where, "edge_importance", 2)
+                if edge.shape != (node.size, node.size):
+                    raise ValueError(f"{where}: edge_importance shape {edge.shape} does not match "
+                                     f"{node.size} nodes.")
+                out[idx] = (status, node, edge)
+                first_line[idx] = reader.line_num
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not a UTF-8 text CSV ({exc}).") from None
+    except csv.Error as exc:
+        raise ValueError(f"{path}: malformed CSV ({exc}).") from None
     return out
 
 

@@ -126,7 +126,11 @@ def rule2_holds(X):
 
 
 def annotation(kind, n):
-    """``A`` ``(n, 75)`` float32 for ``kind`` in ``"corners"``, ``"top_middle"``, ``"both"``, ``"none"``."""
+    """``A`` ``(n, 75)`` float32 for ``kind`` in ``"corners"``, ``"top_middle"``, ``"both"``, ``"none"``.
+
+    ``A`` marks the region declared irrelevant (a wrong reason): feed it as
+    ``"neg_mask"`` (or pass it to ``fit_rrr(..., annotation=A)``).
+    """
     masks = {"corners": CORNERS, "top_middle": TOP_MIDDLE, "both": CORNERS | TOP_MIDDLE,
              "none": np.zeros(75, bool)}
     if kind not in masks:

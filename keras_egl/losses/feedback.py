@@ -22,18 +22,21 @@ pre-activation. :func:`feedback_unit_mask` computes ``a_F`` (eqs. 5.10–5.12);
 ``keras_egl.models.bayesian.BayesianFeedbackModel`` puts both into its ELBO.
 
 Non-Bayesian variant (thesis ch. 4, eq. 4.9), never run on its own in the
-thesis: :class:`InputGradientFeedback`, an :class:`ExplanationTerm`
+thesis:
 
     λ₂ / (w·h·c) · ‖ vec(F ⊗ ∇_X ŷ_c) ‖₁
 
-with ``ŷ_c`` the softmax probability of the class of interest.
+with ``ŷ_c`` the softmax probability of the class of interest: the per-sample
+penalty is :func:`input_gradient_feedback_penalty`; the term is
+:class:`keras_egl.terms.feedback.InputGradientFeedback` (``terms.get("feedback")``),
+still importable from here (loaded lazily: this module does not import the
+term API).
 """
 
 import numpy as np
 
-from keras_egl._keras import keras, tf
+from keras_egl._keras import tf
 from keras_egl.explain.masks import adaptive_max_pool2d, as_map_batch
-from keras_egl.models.base import ExplanationTerm
 
 __all__ = [
     "FEEDBACK_WEIGHT_PRESETS",
@@ -184,69 +187,45 @@ def input_gradient_feedback_penalty(mask, gradients, normalize=True):
     """Per-sample ``‖vec(F ⊗ H)‖₁ / (w·h·c)`` of thesis eq. 4.9 (``(B,)``).
 
     Args:
-      mask: ``F``, ``(B, H, W)`` or ``(B, H, W, 1)`` (1 = irrelevant).
-      gradients: ``∇_X ŷ_c``, ``(B, H, W, C)``.
-      normalize: divide by ``w·h·c`` (the thesis); ``False`` gives the raw L1.
+      mask: ``F`` (1 = irrelevant): for image gradients ``(B, H, W)`` or
+        ``(B, H, W, 1)`` (broadcast over the channels) or the gradients' shape
+        ``(B, H, W, C)``; for other inputs (e.g. features ``(B, D)``) the
+        gradients' shape.
+      gradients: ``∇_X ŷ_c``, ``(B, H, W, C)`` (or any ``(B, ...)``).
+      normalize: divide by the input size ``w·h·c`` (the thesis); ``False``
+        gives the raw L1.
     """
-    mask = as_map_batch(mask, "mask")
     gradients = tf.convert_to_tensor(gradients)
-    if gradients.shape.rank != 4:
-        raise ValueError(f"`gradients` must be (B, H, W, C) image gradients; got shape {gradients.shape}.")
-    if tuple(mask.shape[1:3]) != tuple(gradients.shape[1:3]):
-        raise ValueError(f"the feedback `mask` {mask.shape} must have the input's spatial size "
-                         f"{tuple(gradients.shape[1:3])}.")
-    h = tf.abs(tf.cast(mask, gradients.dtype)[..., None] * gradients)
-    total = tf.reduce_sum(h, axis=[1, 2, 3])
+    rank = gradients.shape.rank
+    if rank is None or rank < 2:
+        raise ValueError(f"`gradients` must have shape (B, ...); got shape {gradients.shape}.")
+    raw = tf.convert_to_tensor(mask) if mask is not None else None
+    x_shaped = (raw is not None and raw.shape.rank == rank
+                and (rank != 4 or (raw.shape[-1] == gradients.shape[-1] and gradients.shape[-1] != 1)))
+    if rank == 4 and not x_shaped:
+        mask = as_map_batch(mask, "mask")
+        if tuple(mask.shape[1:3]) != tuple(gradients.shape[1:3]):
+            raise ValueError(f"the feedback `mask` {mask.shape} must have the input's spatial size "
+                             f"{tuple(gradients.shape[1:3])}.")
+        mask = tf.cast(mask, gradients.dtype)[..., None]
+    else:
+        if raw is None or not raw.shape.is_compatible_with(gradients.shape):
+            raise ValueError(f"the feedback `mask` must have the shape of the input gradients "
+                             f"{gradients.shape}{' or (B, H, W)' if rank == 4 else ''}; got "
+                             f"{None if raw is None else raw.shape}.")
+        mask = tf.cast(raw, gradients.dtype)
+    h = tf.abs(mask * gradients)
+    total = tf.reduce_sum(h, axis=list(range(1, rank)))
     if normalize:
-        total = total / float(np.prod(gradients.shape[1:4]))
+        total = total / float(np.prod(gradients.shape[1:]))
     return total
 
 
-@keras.saving.register_keras_serializable(package="keras_egl")
-class InputGradientFeedback(ExplanationTerm):
-    """Non-Bayesian explanation feedback (Bekkemoen 2021, thesis ch. 4, eq. 4.9).
+def __getattr__(name):
+    # The term moved to keras_egl.terms.feedback; loaded lazily so that this
+    # module (and keras_egl.losses) never imports the term API or the models.
+    if name == "InputGradientFeedback":
+        from keras_egl.terms.feedback import InputGradientFeedback
 
-    ``L* = L(y, ŷ) + λ₂/(w·h·c) · ‖vec(F ⊗ ∇_X ŷ_c)‖₁``, averaged over the batch
-    (eq. 4.10); samples without feedback (``F = 0``) contribute 0. Unlike RRR
-    it takes the L1 norm of the gradient of **one class's softmax probability**
-    and normalises by the input size. Needs double backprop (the base model
-    records the forward pass on a persistent tape).
-
-    Args:
-      weight: λ₂.
-      target: the class of interest: ``"true"`` (default; the thesis's "class
-        of interest" for a rejected explanation of a training sample),
-        ``"pred"`` or a class index.
-      quantity: ``"prob"`` (the thesis: softmax output) or ``"logit"``.
-      normalize: divide by ``w·h·c``.
-      mask_key: annotation key of ``F``.
-      name: log key.
-
-    Example:
-      >>> egl = ExplanationGuidedModel(cnn, terms=[InputGradientFeedback(weight=100.0)])
-      >>> egl.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-      >>> egl.fit({"x": x, "mask": F}, y)
-    """
-
-    default_name = "feedback_loss"
-
-    def __init__(self, weight=1.0, target="true", quantity="prob", normalize=True, mask_key="mask", name=None):
-        super().__init__(weight=weight, name=name)
-        if quantity not in ("prob", "logit", "log_prob"):
-            raise ValueError(f"`quantity` must be 'prob', 'logit' or 'log_prob'; got {quantity!r}.")
-        self.target = target
-        self.quantity = quantity
-        self.normalize = bool(normalize)
-        self.mask_key = mask_key
-        self.required_annotations = (mask_key,)
-
-    def compute(self, ctx):
-        grads = ctx.input_gradients(target=self.target, quantity=self.quantity)
-        per_sample = input_gradient_feedback_penalty(ctx.annotation(self.mask_key), grads, self.normalize)
-        return tf.reduce_mean(per_sample)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({"target": self.target, "quantity": self.quantity, "normalize": self.normalize,
-                       "mask_key": self.mask_key})
-        return config
+        return InputGradientFeedback
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

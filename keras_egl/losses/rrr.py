@@ -42,6 +42,15 @@ so, with a mean-reduced task loss:
 * ``reduction="sum"`` (penalty summed over examples): use ``λ₁ / B``;
 * always use ``λ₂ / B``.
 
+Defaults differ on purpose — mind the factor ``B``: the functions of this
+module (:func:`right_reasons_penalty`, :func:`input_gradient_penalty`,
+:class:`RightReasonsLoss`) default to ``reduction="sum"`` (the reference's
+penalty), while the term :class:`keras_egl.terms.rrr.RightReasonsTerm` and the
+model :class:`keras_egl.models.rrr.RightForRightReasons` default to
+``"mean"`` (so the reference's λ₁ carries over next to Keras' mean task
+loss). The same λ₁ is therefore ``B`` times stronger in these functions than
+in the term, for a batch of ``B`` examples.
+
 The TF1 variant of the reference (``tensorflow_perceptron.py``) uses
 ``tf.nn.l2_loss`` = ``½ Σ x²`` for both the penalty and the weight decay, so its
 λ's are twice the autograd ones for the same objective (``source="tensorflow"``
@@ -54,6 +63,7 @@ Input scale: the reference trains on raw 0–255 pixels. Rescaling inputs to
 
 import numbers
 
+from keras_egl._deprecation import renamed_argument
 from keras_egl._keras import keras, tf
 from keras_egl.explain.gradients import input_gradients as _input_gradients
 
@@ -114,8 +124,10 @@ def right_reasons_penalty(annotation, grads, norm="l2", reduction="sum"):
       grads: input gradients ``(B, ...)``, normally of ``Σ_k log ŷ_k``.
       norm: ``"l2"`` (paper, autograd code: squares) or ``"l1"`` (absolute
         values; the TF1 variant's ``l1_grads`` option).
-      reduction: ``"sum"`` over examples (reference) or ``"mean"`` over
-        examples. Features are always summed.
+      reduction: ``"sum"`` over examples (reference; default) or ``"mean"``
+        over examples. Features are always summed. ``RightReasonsTerm`` and
+        ``RightForRightReasons`` default to ``"mean"``: the same λ₁ is ``B``
+        times weaker there (see the module docstring).
 
     Returns:
       A scalar. An all-zero ``A`` gives exactly 0.
@@ -159,8 +171,9 @@ class RightReasonsLoss(keras.losses.Loss):
     Args:
       lambda1: strength λ₁ (≥ 0).
       norm: ``"l2"`` (default, paper) or ``"l1"``.
-      reduction: ``"sum"`` or ``"mean"`` over examples (see the module
-        docstring for the matching λ's).
+      reduction: ``"sum"`` (default, the reference's) or ``"mean"`` over
+        examples (see the module docstring for the matching λ's; the term
+        ``RightReasonsTerm`` defaults to ``"mean"``, a B-fold weaker λ₁).
       name: loss name.
 
     Input shapes: ``A`` and the gradients ``(B, ...)``, identical.
@@ -251,7 +264,8 @@ def small_params_penalty(variables, include_biases=True, half=False):
     return 0.5 * total if half else total
 
 
-def lambdas_from_reference(lambda1, lambda2, batch_size, reduction="mean", source="autograd"):
+@renamed_argument("source", "fidelity")
+def lambdas_from_reference(lambda1, lambda2, batch_size, reduction="mean", fidelity="autograd"):
     """Convert the reference's ``(λ₁, λ₂)`` to ours (mean-reduced task loss).
 
     The reference objective at batch size ``B`` is ``Σ CE + λ₁ Σ pen + λ₂‖θ‖²``
@@ -265,15 +279,16 @@ def lambdas_from_reference(lambda1, lambda2, batch_size, reduction="mean", sourc
     ``"sum"``     ``s·λ₁ / B``         ``s·λ₂ / B``
     ============  ===================  ==============
 
-    with ``s = 1`` for ``source="autograd"`` and ``s = ½`` for
-    ``source="tensorflow"``.
+    with ``s = 1`` for ``fidelity="autograd"`` and ``s = ½`` for
+    ``fidelity="tensorflow"``.
 
     Args:
       lambda1, lambda2: the reference's values (≥ 0).
       batch_size: the reference batch size ``B`` (256 in ``dtak/rrr``).
       reduction: our penalty reduction, ``"mean"`` or ``"sum"``.
-      source: ``"autograd"`` (``multilayer_perceptron.py``, the paper's
-        numbers) or ``"tensorflow"`` (``tensorflow_perceptron.py``).
+      fidelity: which reference code base the λ's come from: ``"autograd"``
+        (``multilayer_perceptron.py``, the paper's numbers) or ``"tensorflow"``
+        (``tensorflow_perceptron.py``). ``source=`` is its deprecated former name.
 
     Returns:
       ``(lambda1, lambda2)`` for :class:`~keras_egl.models.rrr.RightForRightReasons`.
@@ -287,8 +302,8 @@ def lambdas_from_reference(lambda1, lambda2, batch_size, reduction="mean", sourc
     if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
         raise ValueError(f"`batch_size` must be a positive int; got {batch_size!r}.")
     _check_choice(reduction, REDUCTIONS, "reduction")
-    _check_choice(source, ("autograd", "tensorflow"), "source")
-    scale = 1.0 if source == "autograd" else 0.5
+    _check_choice(fidelity, ("autograd", "tensorflow"), "fidelity")
+    scale = 1.0 if fidelity == "autograd" else 0.5
     l1 = scale * lambda1 / (batch_size if reduction == "sum" else 1)
     l2 = scale * lambda2 / batch_size
     return l1, l2

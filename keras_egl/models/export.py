@@ -33,7 +33,11 @@ def _input_specs(egl_model, input_signature):
 class _ExportModule(tf.Module):
     def __init__(self, egl_model):
         super().__init__()
-        self.egl_model = egl_model
+        # Track the variables, not the Keras model: the signatures below are the
+        # whole serving surface, and tracking the model would make SavedModel
+        # re-trace Keras's own call signatures (which a dict-input wrapper
+        # cannot offer; it used to warn "Skipping full serialization").
+        self.model_variables = list(egl_model.variables)
 
 
 def export_saved_model(egl_model, path, input_signature=None):

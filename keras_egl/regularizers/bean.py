@@ -36,6 +36,17 @@ exactly related by ``α_paper = α_code · N_{l+1}^order`` (see
 BEAN-cos is named but not formalised in the thesis; we use the cosine of the
 rows of ``f(W)`` (non-negative, so it never rewards divergent activations),
 following a commented-out alternative in the authors' ResNet script.
+
+Floating point: the Laplacian form is a difference of two large sums
+(``Σ deg_i h_i² − h A hᵀ``) that cancel when the activations share a common
+offset — in float32 a ``1e3`` offset on ``1e-3`` differences lost every digit
+(and could make the penalty negative). Since ``d(x, y)`` depends only on
+``x − y`` and ``A`` only on the kernel, ``L_c`` is unchanged by subtracting any
+per-sample constant from all ``N_l`` units, for every order, normalisation and
+divergence (and so are its gradients: the gradient w.r.t. ``h_s`` already sums
+to zero over the units). :func:`bean_penalty` therefore centres each sample on
+its mean activation before forming the quadratic form, and clips the result at
+0 (float rounding on a near-zero penalty of a PSD form).
 """
 
 import functools
@@ -212,6 +223,9 @@ def bean_penalty(h, kernel, order=1, gamma=1.0, divergence="squared", normalize=
     h = _as_activations(h, kernel)
     s = tf.cast(tf.shape(h)[0], h.dtype)
     n = tf.cast(tf.shape(h)[1], h.dtype)
+    # L_c depends on the differences h_si − h_sj only: centring each sample leaves it (and
+    # its gradients) unchanged and stops the cancellation of a common offset in float32.
+    h = h - tf.reduce_mean(h, axis=1, keepdims=True)
     n_in, n_out = kernel.shape
     if divergence == "squared" and order in (1, "cos") and n_in is not None and n_out is not None and n_out < n_in:
         # A = B Bᵀ is low rank: use it without forming the N_l × N_l matrix.
@@ -239,6 +253,8 @@ def bean_penalty(h, kernel, order=1, gamma=1.0, divergence="squared", normalize=
     else:
         a = neuron_correlation(kernel, order=order, gamma=gamma, normalize=normalize)
         total = _pairwise_total(h, a, divergence)
+    # A quadratic form of a PSD Laplacian: a negative total is rounding on a ~0 penalty.
+    total = tf.maximum(total, tf.zeros_like(total))
     return tf.math.divide_no_nan(total, s * n * n)
 
 

@@ -55,6 +55,12 @@ def test_decoy_mnist_dict_and_bad_input():
     d = decoy_mnist(images[:40], labels[:40], images[40:], labels[40:], seed=0)
     assert d["X"].shape == (40, 784) and d["Xt"].shape == (20, 784)
     np.testing.assert_array_equal(d["X_clean"], images[:40].reshape(40, -1))
+    # the swatch annotation A is a wrong reason: key "neg_mask" (test split: "neg_mask_t")
+    assert "A" not in d and "At" not in d
+    assert d["neg_mask"].shape == (40, 784) and d["neg_mask"].dtype == bool
+    assert d["neg_mask_t"].shape == (20, 784)
+    assert np.all(d["neg_mask"].sum(1) == 16) and np.all(d["neg_mask_t"].sum(1) == 16)
+    np.testing.assert_array_equal(d["X"][d["neg_mask"]].reshape(40, 16).min(1), 255 - 25 * labels[:40])
     with pytest.raises(ValueError, match="labels"):
         add_decoy(images, labels[:10])
     with pytest.raises(ValueError, match="images"):

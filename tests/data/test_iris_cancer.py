@@ -25,7 +25,11 @@ def test_split_zeroed_and_seeded():
     assert np.all(d["Xt_zeroed"][:, :4] == 0)
     np.testing.assert_array_equal(d["Xt_zeroed"][:, 4:], d["Xt"][:, 4:])
     assert np.any(d["Xt"][:, :4] != 0)
-    assert np.all(d["A"][:, :4] == 1) and np.all(d["A"][:, 4:] == 0)
+    # A (the iris decoy, a wrong reason) under the annotation vocabulary's key
+    assert "A" not in d and "At" not in d
+    assert np.all(d["neg_mask"][:, :4] == 1) and np.all(d["neg_mask"][:, 4:] == 0)
+    assert d["neg_mask"].shape == d["X"].shape and d["neg_mask_t"].shape == d["Xt"].shape
+    assert np.all(d["neg_mask_t"][:, :4] == 1) and np.all(d["neg_mask_t"][:, 4:] == 0)
     d2 = iris_cancer(seed=0)
     np.testing.assert_array_equal(d["X"], d2["X"])
     assert not np.array_equal(d["X"], iris_cancer(seed=1)["X"])

@@ -115,11 +115,11 @@ def test_input_gradient_penalty_hand_computed():
     term = InputGradientFeedback(weight=2.0)
     egl = ExplanationGuidedModel(net, terms=[term])
     egl.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    _, ctx = egl.forward({"x": x, "mask": F}, y=tf.constant(y), training=False)
+    _, ctx = egl.forward({"x": x, "neg_mask": F}, y=tf.constant(y), training=False)
     np.testing.assert_allclose(float(term(ctx)), hand.mean(), rtol=1e-5)
     # double backprop: the penalty has a gradient w.r.t. the weights
     with tf.GradientTape() as tape:
-        _, ctx = egl.forward({"x": x, "mask": F}, y=tf.constant(y), training=True)
+        _, ctx = egl.forward({"x": x, "neg_mask": F}, y=tf.constant(y), training=True)
         val = term(ctx)
     grads = tape.gradient(val, net.trainable_variables)
     assert all(gr is not None for gr in grads) and any(float(tf.reduce_sum(tf.abs(gr))) > 0 for gr in grads)
@@ -127,3 +127,83 @@ def test_input_gradient_penalty_hand_computed():
     assert clone.get_config() == term.get_config()
     with pytest.raises(ValueError, match="spatial size"):
         input_gradient_feedback_penalty(np.zeros((2, 5, 5)), g)
+
+
+def _feedback_value(term, net, inputs, y):
+    egl = ExplanationGuidedModel(net, terms=[term])
+    _, ctx = egl.forward(inputs, y=tf.constant(y), training=False)
+    return float(term(ctx)) if term.is_active(ctx) else 0.0
+
+
+def test_input_gradient_feedback_mask_shapes_flags_and_derivation():
+    net = _tiny_cnn()
+    x = tf.random.stateless_normal((3, 4, 4, 2), seed=(2, 3))
+    y = np.array([0, 2, 1])
+    F = np.zeros((3, 4, 4), "float32")
+    F[0, 0, :] = 1
+    F[1, :, 3] = 1                      # sample 2 has no feedback
+    term = InputGradientFeedback(weight=1.0)
+    base = _feedback_value(term, net, {"x": x, "neg_mask": F}, y)
+    assert base > 0
+    # image mask with a unit channel axis, and an x-shaped mask: the same penalty
+    for mask in (F[..., None], np.repeat(F[..., None], 2, axis=-1)):
+        assert _feedback_value(term, net, {"x": x, "neg_mask": mask}, y) == pytest.approx(base, rel=1e-6)
+    # has_annotation = 0 → exactly 0; per-sample flags select samples
+    flags = np.zeros(3, "float32")
+    assert _feedback_value(term, net, {"x": x, "neg_mask": F, "has_annotation": flags}, y) == 0.0
+    only0 = F.copy()
+    only0[1] = 0
+    got = _feedback_value(term, net, {"x": x, "neg_mask": F, "has_annotation": np.array([1, 0, 0], "float32")}, y)
+    assert got == pytest.approx(_feedback_value(term, net, {"x": x, "neg_mask": only0}, y), rel=1e-6)
+    # only the right reasons: F = 1 − pos_mask on annotated samples
+    pos = np.where(F.reshape(3, -1).any(1)[:, None, None], 1.0 - F, 0.0).astype("float32")
+    assert _feedback_value(term, net, {"x": x, "pos_mask": pos}, y) == pytest.approx(base, rel=1e-6)
+    strict = InputGradientFeedback(derive="error")
+    with pytest.raises(ValueError, match="neg_mask.*pos_mask|pos_mask.*neg_mask"):
+        _feedback_value(strict, net, {"x": x, "pos_mask": pos}, y)
+    # no annotation at all: inactive (0)
+    assert _feedback_value(term, net, {"x": x}, y) == 0.0
+
+
+def test_input_gradient_feedback_keys_and_deprecated_mask_key():
+    term = InputGradientFeedback()
+    assert term.neg_key == "neg_mask" and term.needs == ("neg",)
+    assert set(term.annotation_keys) == {"neg_mask", "pos_mask", "has_annotation"}
+    with pytest.warns(DeprecationWarning, match="mask_key"):
+        old = InputGradientFeedback(mask_key="F")
+    assert old.neg_key == "F" and "mask_key" not in old.get_config()
+    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(old))
+    assert restored.get_config() == old.get_config()
+    with pytest.raises(ValueError, match="quantity"):
+        InputGradientFeedback(quantity="logits")
+    with pytest.raises(ValueError, match="derive"):
+        InputGradientFeedback(derive="ignore")
+
+
+def test_input_gradient_feedback_import_paths_without_cycle():
+    import subprocess
+    import sys
+
+    from keras_egl import losses, terms
+    from keras_egl.terms.feedback import InputGradientFeedback as moved
+
+    assert InputGradientFeedback is moved is losses.InputGradientFeedback
+    assert type(terms.get("feedback")) is moved
+    code = ("import sys, keras_egl.losses.feedback as f; "
+            "assert not any(m.startswith(('keras_egl.models', 'keras_egl.terms')) for m in sys.modules), "
+            "sorted(m for m in sys.modules if m.startswith('keras_egl')); "
+            "from keras_egl.losses import InputGradientFeedback; print(InputGradientFeedback.__module__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                         env={**__import__("os").environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().endswith("keras_egl.terms.feedback")
+
+
+def test_input_gradient_feedback_penalty_feature_inputs():
+    g = np.array([[1.0, -2.0, 4.0], [3.0, 0.5, -1.0]], "float32")
+    F = np.array([[1, 0, 1], [0, 0, 0]], "float32")
+    np.testing.assert_allclose(input_gradient_feedback_penalty(F, g).numpy(), [5.0 / 3, 0.0], rtol=1e-6)
+    np.testing.assert_allclose(input_gradient_feedback_penalty(F, g, normalize=False).numpy(), [5.0, 0.0])
+    with pytest.raises(ValueError, match="shape"):
+        input_gradient_feedback_penalty(F[:, :2], g)
+

@@ -184,7 +184,7 @@ def test_lambda_conversion_reproduces_reference_objective(reduction, source):
         reference = ce.sum() + lam1 * pen_sum + lam2 * theta
     else:  # tf.nn.l2_loss = ½ Σ x² on both terms
         reference = ce.sum() + lam1 * 0.5 * pen_sum + lam2 * 0.5 * theta
-    l1, l2 = lambdas_from_reference(lam1, lam2, B, reduction=reduction, source=source)
+    l1, l2 = lambdas_from_reference(lam1, lam2, B, reduction=reduction, fidelity=source)
     pen = float(right_reasons_penalty(A, input_gradients(model, x), reduction=reduction))
     ours = ce.mean() + l1 * pen + l2 * theta
     np.testing.assert_allclose(ours, reference / B, rtol=1e-10)
@@ -193,10 +193,34 @@ def test_lambda_conversion_reproduces_reference_objective(reduction, source):
 def test_lambda_conversion_values_and_errors():
     assert lambdas_from_reference(1000.0, 1e-4, 256) == (1000.0, 1e-4 / 256)
     assert lambdas_from_reference(1000.0, 1e-4, 256, reduction="sum") == (1000.0 / 256, 1e-4 / 256)
-    assert lambdas_from_reference(1000.0, 1e-3, 100, source="tensorflow") == (500.0, 0.5e-3 / 100)
+    assert lambdas_from_reference(1000.0, 1e-3, 100, fidelity="tensorflow") == (500.0, 0.5e-3 / 100)
     with pytest.raises(ValueError, match="batch_size"):
         lambdas_from_reference(1.0, 1.0, 0)
     with pytest.raises(ValueError, match="lambda2"):
         lambdas_from_reference(1.0, -1.0, 10)
-    with pytest.raises(ValueError, match="source"):
-        lambdas_from_reference(1.0, 1.0, 10, source="torch")
+    with pytest.raises(ValueError, match="`fidelity`"):
+        lambdas_from_reference(1.0, 1.0, 10, fidelity="torch")
+    # `source=` is the deprecated former name of `fidelity=`.
+    with pytest.warns(DeprecationWarning, match="source"):
+        assert lambdas_from_reference(1000.0, 1e-3, 100, source="tensorflow") == (500.0, 0.5e-3 / 100)
+    with pytest.raises(TypeError, match="source"):
+        lambdas_from_reference(1.0, 1.0, 10, fidelity="autograd", source="autograd")
+
+
+def test_function_sum_default_is_b_times_the_term_mean_default():
+    """The documented λ convention: functions sum over the batch (reference), the term averages."""
+    from keras_egl.models.base import ExplanationGuidedModel
+    from keras_egl.terms.rrr import RightReasonsTerm
+
+    model = _tiny_mlp("float32")
+    rng = np.random.default_rng(7)
+    B = 5
+    x = tf.constant(rng.normal(size=(B, 4)).astype(np.float32))
+    A = (rng.random((B, 4)) < 0.5).astype(np.float32)
+    term = RightReasonsTerm(lambda1=3.0)
+    assert term.reduction == "mean"
+    egl = ExplanationGuidedModel(model, terms=[term])
+    _, ctx = egl.forward({"x": x, "neg_mask": A})
+    summed = input_gradient_penalty(model, x, A, lambda1=3.0)          # default reduction="sum"
+    np.testing.assert_allclose(float(summed), B * float(term(ctx)), rtol=1e-5)
+    assert float(RightReasonsLoss(lambda1=3.0)(A, input_gradients(model, x))) == pytest.approx(float(summed), rel=1e-5)
