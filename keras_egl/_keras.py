@@ -24,7 +24,68 @@ if not _ALREADY_IMPORTED:
     if os.environ.get("KERAS_EGL_VERBOSE", "").strip().lower() in ("", "0", "false", "no"):
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import tensorflow as tf  # noqa: E402
+# Lines TensorFlow's C++ runtime writes straight to file descriptor 2 while its
+# shared libraries load and the CUDA probe runs, before absl logging exists (so
+# TF_CPP_MIN_LOG_LEVEL cannot hide them). On a CPU-only machine they are noise;
+# they are dropped while TensorFlow is imported here, and every other line that
+# appears in that window is written back to stderr unchanged.
+_IMPORT_NOISE = (
+    "All log messages before absl::InitializeLog() is called",
+    "cudart_stub.cc",
+    "Could not find cuda drivers",
+    "failed call to cuInit",
+    "oneDNN custom operations are on",
+    "Unable to register cuDNN factory",
+    "Unable to register cuFFT factory",
+    "Unable to register cuBLAS factory",
+    "computation placer already registered",
+    "TF-TRT Warning: Could not find TensorRT",
+    "This TensorFlow binary is optimized to use available CPU instructions",
+    "To enable the following instructions",
+)
+
+
+def _import_tensorflow_quietly():
+    verbose = os.environ.get("KERAS_EGL_VERBOSE", "").strip().lower() not in ("", "0", "false", "no")
+    if verbose or _ALREADY_IMPORTED:
+        import tensorflow
+
+        return tensorflow
+    import tempfile
+
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no real stderr (embedded interpreters)
+        import tensorflow
+
+        return tensorflow
+    with tempfile.TemporaryFile() as buffer:
+        os.dup2(buffer.fileno(), 2)
+        try:
+            import tensorflow
+
+            # The CUDA probe ("failed call to cuInit") runs on the first device
+            # query; listing physical devices does not fix the logical ones.
+            tensorflow.config.list_physical_devices("GPU")
+        finally:
+            try:
+                sys.stderr.flush()
+            except (OSError, ValueError):  # pragma: no cover
+                pass
+            os.dup2(saved, 2)
+            os.close(saved)
+            buffer.seek(0)
+            text = buffer.read().decode("utf-8", errors="replace")
+        kept = [line for line in text.splitlines(keepends=True)
+                if not any(pattern in line for pattern in _IMPORT_NOISE)]
+        if kept:
+            sys.stderr.write("".join(kept))
+            sys.stderr.flush()
+    return tensorflow
+
+
+tf = _import_tensorflow_quietly()
 
 try:
     import tf_keras as keras  # noqa: E402

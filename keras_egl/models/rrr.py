@@ -180,8 +180,12 @@ class RightForRightReasons(ExplanationGuidedModel):
                     annotations[self.input_key] = x
         return x, annotations
 
-    def _results(self, inputs, y, outputs, sample_weight, ctx):
-        logs = super()._results(inputs, y, outputs, sample_weight, ctx)
+    def _metric_logs(self, include_explanation):
+        # Added here, not in the step: Keras rebuilds epoch logs from
+        # get_metrics_result() only when its keys equal the step's; otherwise it
+        # falls back to step logs, which MultiWorkerMirroredStrategy sums over
+        # workers (History was 2x the true values).
+        logs = super()._metric_logs(include_explanation)
         # Read from the logs (not the base's private trackers): epoch means so far.
         answers = logs["task_loss"]
         reasons = logs[self.terms[0].name]
