@@ -23,7 +23,7 @@ from keras_egl.losses.res import RESLoss, adaptive_threshold, adaptive_threshold
 from keras_egl.models.backbones import SMALL_CNN_LAYER, build_small_cnn
 from keras_egl.models.base import ExplanationGuidedModel
 from keras_egl.models.gradia import GRADIAModel
-from keras_egl.models.res import RESTerm
+from keras_egl.terms.res import RESTerm
 
 TITLE = "RES: Grad-CAM-supervised step vs plain step; batched vs per-sample CAM; O(m log m) threshold"
 
@@ -36,7 +36,7 @@ def _data(batch, size, seed=0):
     pos[:, 8:32, 8:32] = 1
     neg = np.zeros_like(pos)
     neg[:, 40:56, 40:56] = 1
-    return {"x": x, "mask": pos, "negative_mask": neg}, y
+    return {"x": x, "pos_mask": pos, "neg_mask": neg}, y
 
 
 def _step_fn(egl, inputs, y):
@@ -56,7 +56,7 @@ def _per_sample_step(net, inputs, y, grid):
     imp = GaussianImputation(3, output_size=grid)
     ce = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     x = tf.constant(inputs["x"])
-    pos, neg = tf.constant(inputs["mask"]), tf.constant(inputs["negative_mask"])
+    pos, neg = tf.constant(inputs["pos_mask"]), tf.constant(inputs["neg_mask"])
     yt = tf.constant(y)
     n = x.shape[0]
 
@@ -88,14 +88,15 @@ def run(quick=False):
 
     def plain():
         net = build_small_cnn((size, size, 3), seed=0)
-        return _step_fn(ExplanationGuidedModel(net, terms=[], explained_layer=None), inputs, y)
+        return _step_fn(ExplanationGuidedModel(net, terms=[], explained_layer=None,
+                                               extra_keys=("pos_mask", "neg_mask")), inputs, y)
 
     plain_fn = plain()
     for weights in ("detached", "second_order"):
         net = build_small_cnn((size, size, 3), seed=0)
+        # The term builds its imputation layer when the model is constructed.
         egl = ExplanationGuidedModel(net, terms=[RESTerm(imputation="gaussian", cam_weights=weights)],
                                      explained_layer=SMALL_CNN_LAYER)
-        egl.terms[0].bind((size, size), (size // 8, size // 8))
         sup_fn = _step_fn(egl, inputs, y)
         ratio, ta, tb = interleaved_ratio(sup_fn, plain_fn, **reps)
         rows.append(dict(name=f"RES-G step ({weights} CAM) / plain step", ratio=ratio, t_supervised=ta,
@@ -108,7 +109,6 @@ def run(quick=False):
     # Ours (batched, detached) vs the per-sample second-forward design.
     net = build_small_cnn((size, size, 3), seed=0)
     egl = ExplanationGuidedModel(net, terms=[RESTerm(imputation="gaussian")], explained_layer=SMALL_CNN_LAYER)
-    egl.terms[0].bind((size, size), (size // 8, size // 8))
     ours = _step_fn(egl, inputs, y)
     orig = _per_sample_step(build_small_cnn((size, size, 3), seed=0), inputs, y, (size // 8, size // 8))
     ratio, ta, tb = interleaved_ratio(orig, ours, **reps)

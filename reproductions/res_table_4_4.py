@@ -27,14 +27,16 @@ min–max, bilinear; ``RES.py`` ``model_test``) binarised at 0.5 against the
 import numpy as np
 
 from keras_egl._keras import keras, tf
+from keras_egl.callbacks.model_selection import BestWeights
 from keras_egl.data.images import few_shot_subset, make_dataset, make_noisy_annotation_benchmark
 from keras_egl.explain.grad_cam import grad_cam
 from keras_egl.metrics.explanation import explanation_iou, explanation_precision_recall_f1
 from keras_egl.models.backbones import SMALL_CNN_LAYER, build_small_cnn
 from keras_egl.models.base import ExplanationGuidedModel
-from keras_egl.models.gradia import BestWeights, GRADIAModel
+from keras_egl.models.gradia import GRADIAModel
 from keras_egl.models.haics import HAICSModel
-from keras_egl.models.res import RESModel
+from keras_egl.models.res import RESModel, res_explainer
+from keras_egl.terms.core import HAS_ANNOTATION, NEG_MASK, POS_MASK
 from reproductions._harness import Report
 
 NAME = "res_table_4_4"
@@ -66,16 +68,21 @@ CNN = dict(filters=(8, 16, 32), cam_filters=32)
 def build(method, seed, image_size, alpha=0.01, lr=1e-3):
     net = build_small_cnn((image_size, image_size, 3), seed=seed, **CNN)
     kw = dict(explanation_metrics=[])
-    if method == "Baseline":
-        egl = ExplanationGuidedModel(net, terms=[], explained_layer=SMALL_CNN_LAYER)
+    # RES.py's test-time map (predicted class, no ReLU, min–max) for RES and HAICS,
+    # as before the library-wide default explainer (with ReLU) existed.
+    res_kw = dict(kw, explainer=res_explainer(FIDELITY))
+    if method == "Baseline":  # reads no annotation; the batches carry the masks all methods get
+        egl = ExplanationGuidedModel(net, terms=[], explained_layer=SMALL_CNN_LAYER,
+                                     extra_keys=(POS_MASK, NEG_MASK))
     elif method == "GRADIA":  # RES's GRADIA baseline: L1 to the binary positive label
         egl = GRADIAModel(net, SMALL_CNN_LAYER, resize="nearest", **kw)
     elif method == "HAICS":
-        egl = HAICSModel(net, SMALL_CNN_LAYER, code_unmasked_bce=FIDELITY == "code", **kw)
+        egl = HAICSModel(net, SMALL_CNN_LAYER, code_unmasked_bce=FIDELITY == "code", **res_kw)
     elif method == HAICS_MASKED:
-        egl = HAICSModel(net, SMALL_CNN_LAYER, code_unmasked_bce=False, **kw)
+        egl = HAICSModel(net, SMALL_CNN_LAYER, code_unmasked_bce=False, **res_kw)
     else:
-        egl = RESModel(net, SMALL_CNN_LAYER, preset=method, fidelity=FIDELITY, alpha=alpha, seed=seed, **kw)
+        egl = RESModel(net, SMALL_CNN_LAYER, preset=method, fidelity=FIDELITY, alpha=alpha, seed=seed,
+                       **res_kw)
     egl.compile(keras.optimizers.Adam(lr), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                 metrics=["accuracy"])
     return egl
@@ -91,8 +98,8 @@ def evaluate(net, data, y):
     logits = net.predict(data["x"], batch_size=250, verbose=0)
     acc = float(np.mean(logits.argmax(-1) == y))
     maps = test_maps(net, data["x"])
-    iou = float(explanation_iou(data["mask"], maps, threshold=0.5, normalize=None))
-    prf = explanation_precision_recall_f1(data["mask"], data["negative_mask"], maps, threshold=0.5,
+    iou = float(explanation_iou(data[POS_MASK], maps, threshold=0.5, normalize=None))
+    prf = explanation_precision_recall_f1(data[POS_MASK], data[NEG_MASK], maps, threshold=0.5,
                                           normalize=None)
     return {"accuracy": 100 * acc, "iou": 100 * iou, **{k: 100 * float(v) for k, v in prf.items()}}, maps
 
@@ -101,7 +108,7 @@ def train_eval(method, train, val, test, seed, epochs, alpha=0.01, batch_size=20
     keras.utils.set_random_seed(seed)
     egl = build(method, seed, train[0]["x"].shape[1], alpha=alpha)
     ds = make_dataset(train[0], train[1], batch_size=batch_size, seed=seed)
-    vkeys = ("x", "mask", "negative_mask", "has_annotation")
+    vkeys = ("x", POS_MASK, NEG_MASK, HAS_ANNOTATION)
     vdata = {k: val[0][k] for k in vkeys}
     cb = BestWeights("val_accuracy")
     egl.fit(ds, epochs=epochs, validation_data=(vdata, val[1]), validation_batch_size=250,
@@ -123,8 +130,8 @@ def _figure(ctx, test, maps_by_method, n=6):
     for j in range(n):
         ax = axes[0, j]
         ax.imshow(x["x"][j])
-        ax.contour(x["mask"][j], levels=[0.5], colors="lime", linewidths=0.8)
-        ax.contour(x["negative_mask"][j], levels=[0.5], colors="red", linewidths=0.8)
+        ax.contour(x[POS_MASK][j], levels=[0.5], colors="lime", linewidths=0.8)
+        ax.contour(x[NEG_MASK][j], levels=[0.5], colors="red", linewidths=0.8)
         for i, (m, maps) in enumerate(maps_by_method.items(), start=1):
             axes[i, j].imshow(x["x"][j])
             axes[i, j].imshow(np.asarray(maps[j]), cmap="jet", alpha=0.5, vmin=0, vmax=1)

@@ -31,9 +31,13 @@ Plus :func:`few_shot_subset` (``n`` per class, seeded) and
 masks jointly; the original code's unflipped masks only behind
 ``unflipped_masks_bug=True``).
 
-Data dicts use the keys the models read: ``"x"`` ``(N, H, W, 3)`` float32 in
-``[0, 1]``, ``"mask"`` (positive, ``(N, H, W)`` float32 0/1),
-``"negative_mask"``, ``"has_annotation"`` ``(N,)``; labels are separate ``int64``.
+Data dicts use the annotation vocabulary the models read
+(:mod:`keras_egl.terms.core`): ``"x"`` ``(N, H, W, 3)`` float32 in ``[0, 1]``,
+``"pos_mask"`` (positive/right reasons, ``(N, H, W)`` float32 0/1),
+``"neg_mask"`` (negative/wrong reasons), ``"has_annotation"`` ``(N,)``; labels
+are separate ``int64``. Evaluation-only masks (``"clean_mask"``,
+``"distractor_mask"``) are not read by any model: filter them out (as
+:func:`make_dataset` does) or pass ``extra_keys=`` to the model.
 """
 
 import csv
@@ -171,9 +175,9 @@ def make_noisy_annotation_benchmark(n_train=100, n_val=750, n_test=750, image_si
     disjoint digit images (2,000 available; ``n_train + n_val + n_test`` must
     not exceed that).
 
-    Annotations (what a hurried annotator draws): ``"mask"`` — the object's
+    Annotations (what a hurried annotator draws): ``"pos_mask"`` — the object's
     region with an inaccurate boundary (dilated / eroded / jittered / boxed) and
-    with probability ``p_incomplete`` a dropped half; ``"negative_mask"`` — with
+    with probability ``p_incomplete`` a dropped half; ``"neg_mask"`` — with
     probability ``p_negative`` the distractor, partial with probability
     ``p_partial``; positive wins where they would overlap. ``"clean_mask"`` is
     the true object region (for analysis; the papers' metrics use the human
@@ -193,7 +197,7 @@ def make_noisy_annotation_benchmark(n_train=100, n_val=750, n_test=750, image_si
 
     Returns:
       ``{"train": (data, y), "val": (data, y), "test": (data, y)}`` where ``data``
-      has ``x``, ``mask``, ``negative_mask``, ``has_annotation``, ``clean_mask``,
+      has ``x``, ``pos_mask``, ``neg_mask``, ``has_annotation``, ``clean_mask``,
       ``distractor_mask`` and ``y`` is ``int64``.
     """
     if image_size < 48:
@@ -250,7 +254,7 @@ def make_noisy_annotation_benchmark(n_train=100, n_val=750, n_test=750, image_si
             has[rng.permutation(n)[:k]] = 1
             pos *= has[:, None, None]
             neg *= has[:, None, None]
-        out[split] = ({"x": x, "mask": pos, "negative_mask": neg, "has_annotation": has,
+        out[split] = ({"x": x, "pos_mask": pos, "neg_mask": neg, "has_annotation": has,
                        "clean_mask": clean, "distractor_mask": dmask}, y)
     return out
 
@@ -281,7 +285,7 @@ def few_shot_subset(data, y, n_per_class, seed=0):
     return subset(data, y, np.sort(np.asarray(idx)))
 
 
-MASK_KEYS = ("mask", "negative_mask", "clean_mask", "distractor_mask")
+MASK_KEYS = ("pos_mask", "neg_mask", "clean_mask", "distractor_mask")
 
 
 def joint_flip(data, seed=0, p=0.5, unflipped_masks_bug=False):
@@ -310,7 +314,7 @@ def joint_flip(data, seed=0, p=0.5, unflipped_masks_bug=False):
 
 
 def make_dataset(data, y, batch_size=32, shuffle=True, flip=True, seed=0, unflipped_masks_bug=False,
-                 keys=("x", "mask", "negative_mask", "has_annotation")):
+                 keys=("x", "pos_mask", "neg_mask", "has_annotation")):
     """A ``tf.data.Dataset`` of ``(inputs_dict, y)`` with joint image/mask flips.
 
     Args:
@@ -320,7 +324,7 @@ def make_dataset(data, y, batch_size=32, shuffle=True, flip=True, seed=0, unflip
       flip: random horizontal flip of image and masks together.
       seed: seed of shuffling and flips.
       unflipped_masks_bug: see :func:`joint_flip`.
-      keys: the data keys fed to the model.
+      keys: the data keys fed to the model (evaluation-only masks are left out).
     """
     from keras_egl._keras import tf
 
@@ -372,31 +376,100 @@ def write_res_csv(path, names, masks, checks=None):
     return path
 
 
-def read_res_annotations(label_dir, only_good=True):
-    """Read ``attention_label/*.csv`` → ``(positives, negatives)``: dicts ``img_idx → (H, W) uint8``.
+def _res_matrix(text, where, threshold):
+    """Parse one ``attention`` cell into a ``(H, W)`` uint8 0/1 mask (errors name ``where``)."""
+    if text is None or not str(text).strip():
+        raise ValueError(f"{where}: `attention` is empty; expected a JSON 2-D 0/1 matrix.")
+    try:
+        raw = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise ValueError(f"{where}: `attention` is not valid JSON ({exc}); got {str(text)[:60]!r}.") from None
+    if not isinstance(raw, list) or not raw or not all(isinstance(r, list) for r in raw):
+        raise ValueError(f"{where}: `attention` must be a non-empty 2-D matrix (a JSON list of rows); "
+                         f"got {str(text)[:60]!r}.")
+    lengths = sorted({len(r) for r in raw})
+    if len(lengths) != 1 or lengths[0] == 0:
+        raise ValueError(f"{where}: `attention` is ragged or has empty rows (row lengths {lengths}); "
+                         "every row must have the same, non-zero length.")
+    if not all(isinstance(v, (int, float)) for r in raw for v in r):
+        bad = next(v for r in raw for v in r if not isinstance(v, (int, float)))
+        raise ValueError(f"{where}: `attention` must hold numbers; got {bad!r}.")
+    m = np.asarray(raw, dtype=np.float64)
+    if not np.all(np.isfinite(m)):
+        raise ValueError(f"{where}: `attention` holds NaN or infinite values.")
+    if threshold is None:
+        if not np.isin(m, (0.0, 1.0)).all():
+            bad = np.unique(m[~np.isin(m, (0.0, 1.0))])[:5].tolist()
+            raise ValueError(f"{where}: `attention` must be a binary 0/1 matrix; got values {bad}. "
+                             "Pass `threshold=` to binarise soft or 0-255 maps explicitly (mask = value > threshold).")
+        return m.astype(np.uint8)
+    return (m > threshold).astype(np.uint8)
 
-    Rows whose ``img_check`` is not ``"good"`` are skipped when ``only_good``.
-    Files whose name contains ``counterfactual`` go to ``negatives``.
-    """
+
+def _read_res_rows(label_dir, only_good=True, threshold=None):
+    """``(positives, negatives)``: dicts ``img_idx → (mask, where)``; ``where`` = ``"<file>, line <n>"``."""
+    from keras_egl.validation import check_bool, check_float
+
+    only_good = check_bool(only_good, "only_good")
+    threshold = check_float(threshold, "threshold", allow_none=True)
     label_dir = Path(label_dir)
     if not label_dir.is_dir():
         raise ValueError(f"`label_dir` {str(label_dir)!r} is not a directory.")
     pos, neg = {}, {}
+    dups = {}
     for f in sorted(label_dir.glob("*.csv")):
         target = neg if "counterfactual" in f.name.lower() else pos
-        with open(f, newline="") as fh:
-            reader = csv.DictReader(fh)
-            missing = {"img_idx", "attention"} - set(reader.fieldnames or [])
-            if missing:
-                raise ValueError(f"{f.name}: missing column(s) {sorted(missing)}; got {reader.fieldnames}.")
-            for row in reader:
-                if only_good and str(row.get("img_check", "good")).strip().lower() != "good":
-                    continue
-                m = np.asarray(json.loads(row["attention"]), dtype=np.float32)
-                if m.ndim != 2:
-                    raise ValueError(f"{f.name}: attention of {row['img_idx']!r} is not a 2-D matrix.")
-                target[str(row["img_idx"]).strip()] = (m > 0).astype(np.uint8)
+        try:
+            with open(f, newline="", encoding="utf-8") as fh:
+                reader = csv.DictReader(fh)
+                fields = reader.fieldnames or []
+                missing = {"img_idx", "attention"} - set(fields)
+                if missing:
+                    raise ValueError(f"{f}: missing column(s) {sorted(missing)}; got {reader.fieldnames}.")
+                for row in reader:
+                    where = f"{f}, line {reader.line_num}"
+                    if None in row:  # more fields than the header
+                        raise ValueError(f"{where}: {len(fields) + len(row[None])} fields but the header has "
+                                         f"{len(fields)} {fields}; a quoted `attention` cell is probably broken.")
+                    absent = [k for k in fields if row.get(k) is None]
+                    if absent:
+                        raise ValueError(f"{where}: row has no {absent} field(s) (fewer fields than the header "
+                                         f"{fields}).")
+                    check = row["img_check"] if "img_check" in row else "good"  # no column: all rows count
+                    if only_good and str(check).strip().lower() != "good":
+                        continue
+                    key = str(row["img_idx"]).strip()
+                    if not key:
+                        raise ValueError(f"{where}: `img_idx` is empty; expected the image file name or stem.")
+                    m = _res_matrix(row["attention"], f"{where} (img_idx {key!r})", threshold)
+                    if key in target:
+                        dups.setdefault((id(target), key), [target[key][1]]).append(where)
+                    target[key] = (m, where)
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"{f}: not a UTF-8 text CSV ({exc}).") from None
+        except csv.Error as exc:
+            raise ValueError(f"{f}: malformed CSV ({exc}).") from None
+    if dups:
+        listed = "; ".join(f"{k[1]!r} at {', '.join(w)}" for k, w in list(dups.items())[:10])
+        raise ValueError(f"{len(dups)} duplicated `img_idx` annotation(s) (which one is meant is ambiguous): "
+                         f"{listed}{' ...' if len(dups) > 10 else ''}.")
     return pos, neg
+
+
+def read_res_annotations(label_dir, only_good=True, threshold=None):
+    """Read ``attention_label/*.csv`` → ``(positives, negatives)``: dicts ``img_idx → (H, W) uint8``.
+
+    Rows whose ``img_check`` is not ``"good"`` are skipped when ``only_good``.
+    Files whose name contains ``counterfactual`` go to ``negatives``.
+
+    ``attention`` must be a JSON 2-D 0/1 matrix; other values (soft or 0–255
+    maps) raise unless ``threshold`` is given, in which case the mask is
+    ``value > threshold``. NaN/inf, garbled JSON, ragged matrices, empty ids,
+    broken rows and an ``img_idx`` annotated twice (in one file or across the
+    positive, or the negative, files) raise ``ValueError`` naming the file and line.
+    """
+    pos, neg = _read_res_rows(label_dir, only_good, threshold)
+    return {k: v[0] for k, v in pos.items()}, {k: v[0] for k, v in neg.items()}
 
 
 def _resize_nearest(m, size):
@@ -406,7 +479,20 @@ def _resize_nearest(m, size):
     return m[rows][:, cols]
 
 
-def load_res_folder(root, split="train", image_size=224, only_good=True, annotated_only=False):
+def _image_keys(cls, f):
+    return (f.name, f.stem, f"{cls}/{f.name}")
+
+
+def _looks_like_float(key):
+    try:
+        float(key)
+    except ValueError:
+        return False
+    return not key.lstrip("+-").isdigit()
+
+
+def load_res_folder(root, split="train", image_size=224, only_good=True, annotated_only=False,
+                    threshold=None, resize_masks=False, unmatched="raise"):
     """Load one split of a RES/GRADIA release directory (local; nothing is downloaded).
 
     Layout: ``<root>/<split>/<class>/<image>`` and ``<root>/attention_label/*.csv``.
@@ -419,14 +505,34 @@ def load_res_folder(root, split="train", image_size=224, only_good=True, annotat
       image_size: images and masks are resized to ``image_size²`` (masks: nearest).
       only_good: keep only ``img_check == "good"`` rows.
       annotated_only: drop images without a positive mask.
+      threshold: ``None`` (masks must be 0/1) or binarise ``value > threshold``
+        (see :func:`read_res_annotations`).
+      resize_masks: a mask must have its image's size (or already
+        ``image_size²``); with ``True`` other sizes are stretched (nearest)
+        instead of raising.
+      unmatched: ``"raise"`` (default) if an annotation's ``img_idx`` matches no
+        image in any split folder under ``root``; ``"ignore"`` drops those rows.
 
     Returns:
-      ``(data, y, info)``: data dict (``x``, ``mask``, ``negative_mask``,
+      ``(data, y, info)``: data dict (``x``, ``pos_mask``, ``neg_mask``,
       ``has_annotation``), ``int64`` labels (classes in sorted folder order) and
       ``info = {"classes", "files"}``.
+
+    Raises:
+      ValueError: bad annotation files (see :func:`read_res_annotations`),
+        annotations matching no image, an image matched by two ``img_idx``
+        spellings or one ``img_idx`` matching two images of the split, and
+        masks whose size is neither the image's nor ``image_size²`` — each
+        naming the file and line.
     """
     from PIL import Image
 
+    from keras_egl.validation import check_bool, check_choice, check_positive_int
+
+    image_size = check_positive_int(image_size, "image_size")
+    annotated_only = check_bool(annotated_only, "annotated_only")
+    resize_masks = check_bool(resize_masks, "resize_masks")
+    unmatched = check_choice(unmatched, ("raise", "ignore"), "unmatched")
     root = Path(root)
     sdir = root / split
     if not sdir.is_dir():
@@ -434,28 +540,72 @@ def load_res_folder(root, split="train", image_size=224, only_good=True, annotat
     classes = sorted(p.name for p in sdir.iterdir() if p.is_dir())
     if not classes:
         raise ValueError(f"{str(sdir)!r} has no class sub-folders.")
-    pos_all, neg_all = read_res_annotations(root / "attention_label", only_good) \
+    pos_all, neg_all = _read_res_rows(root / "attention_label", only_good, threshold) \
         if (root / "attention_label").is_dir() else ({}, {})
+    # Every annotation must belong to some image of the release (any split folder).
+    known = set()
+    for d in root.iterdir():
+        if d.is_dir() and d.name != "attention_label":
+            for c in d.iterdir():
+                if c.is_dir():
+                    known.update(k for f in c.iterdir() if f.suffix.lower() in IMAGE_EXTENSIONS
+                                 for k in _image_keys(c.name, f))
+    stray = [(k, w) for table in (pos_all, neg_all) for k, (_, w) in table.items() if k not in known]
+    if stray and unmatched == "raise":
+        listed = "; ".join(f"{k!r} ({w}{', a float-formatted index?' if _looks_like_float(k) else ''})"
+                           for k, w in stray[:10])
+        raise ValueError(f"{len(stray)} annotation(s) match no image under {str(root)!r} (by file name, stem or "
+                         f"<class>/<file name>): {listed}{' ...' if len(stray) > 10 else ''}. Pass "
+                         "unmatched='ignore' to drop them.")
+    files_in_split = [(ci, c, f) for ci, c in enumerate(classes) for f in sorted((sdir / c).iterdir())
+                      if f.suffix.lower() in IMAGE_EXTENSIONS]
+    for table in (pos_all, neg_all):
+        owners = {}
+        for _, c, f in files_in_split:
+            hits = [k for k in _image_keys(c, f) if k in table]
+            if len(hits) > 1:
+                raise ValueError(f"image {str(f.relative_to(root))!r} is annotated by {len(hits)} rows: "
+                                 + "; ".join(f"{k!r} ({table[k][1]})" for k in hits) + ".")
+            if hits:
+                owners.setdefault(hits[0], []).append(str(f.relative_to(root)))
+        clash = {k: v for k, v in owners.items() if len(v) > 1}
+        if clash:
+            k, v = next(iter(clash.items()))
+            raise ValueError(f"`img_idx` {k!r} ({table[k][1]}) matches {len(v)} images of split {split!r}: {v}; "
+                             "use '<class>/<file name>' to tell them apart.")
     xs, ys, ps, ns, hs, files = [], [], [], [], [], []
-    size = (int(image_size), int(image_size))
-    for ci, c in enumerate(classes):
-        for f in sorted((sdir / c).iterdir()):
-            if f.suffix.lower() not in IMAGE_EXTENSIONS:
-                continue
-            keys = (f.name, f.stem, f"{c}/{f.name}")
-            p = next((pos_all[k] for k in keys if k in pos_all), None)
-            n = next((neg_all[k] for k in keys if k in neg_all), None)
-            if annotated_only and p is None:
-                continue
-            img = Image.open(f).convert("RGB").resize(size[::-1], Image.BILINEAR)
-            xs.append(np.asarray(img, np.float32) / 255.0)
-            ys.append(ci)
-            ps.append(np.zeros(size, np.float32) if p is None else _resize_nearest(p, size).astype(np.float32))
-            ns.append(np.zeros(size, np.float32) if n is None else _resize_nearest(n, size).astype(np.float32))
-            hs.append(float(p is not None or n is not None))
-            files.append(str(f.relative_to(root)))
+    size = (image_size, image_size)
+    for ci, c, f in files_in_split:
+        keys = _image_keys(c, f)
+        p = next(((k,) + pos_all[k] for k in keys if k in pos_all), None)
+        n = next(((k,) + neg_all[k] for k in keys if k in neg_all), None)
+        if annotated_only and p is None:
+            continue
+        try:
+            img = Image.open(f).convert("RGB")
+        except OSError as exc:
+            raise ValueError(f"{f}: cannot read the image ({exc}).") from None
+        own = (img.height, img.width)
+        img = img.resize(size[::-1], Image.BILINEAR)
+
+        def fit(entry, own=own, f=f):
+            if entry is None:
+                return np.zeros(size, np.float32)
+            key, m, where = entry
+            if m.shape not in (own, size) and not resize_masks:
+                raise ValueError(f"{where} (img_idx {key!r}): the mask is {m.shape[0]}×{m.shape[1]} but image "
+                                 f"{str(f.relative_to(root))!r} is {own[0]}×{own[1]} (H×W) and is loaded at "
+                                 f"{size[0]}×{size[1]}; pass resize_masks=True to stretch masks (nearest).")
+            return _resize_nearest(m, size).astype(np.float32)
+
+        xs.append(np.asarray(img, np.float32) / 255.0)
+        ys.append(ci)
+        ps.append(fit(p))
+        ns.append(fit(n))
+        hs.append(float(p is not None or n is not None))
+        files.append(str(f.relative_to(root)))
     if not xs:
         raise ValueError(f"no images found under {str(sdir)!r}.")
-    data = {"x": np.stack(xs), "mask": np.stack(ps), "negative_mask": np.stack(ns),
+    data = {"x": np.stack(xs), "pos_mask": np.stack(ps), "neg_mask": np.stack(ns),
             "has_annotation": np.asarray(hs, np.float32)}
     return data, np.asarray(ys, np.int64), {"classes": classes, "files": files}

@@ -17,10 +17,11 @@ editor and spreadsheet can handle:
    annotation CSV format (``attention_label/feedback.csv`` and
    ``attention_label/feedback_counterfactual.csv``; readable by
    :func:`keras_egl.data.images.read_res_annotations`) and returns a data dict
-   with ``mask``, ``negative_mask``, ``has_annotation`` and ``reasonability`` codes.
+   with ``pos_mask``, ``neg_mask``, ``has_annotation`` and ``reasonability`` codes
+   (the annotation vocabulary of :mod:`keras_egl.terms.core`).
 4. :func:`fine_tune` merges those samples with the training data and fits any
    :class:`~keras_egl.models.base.ExplanationGuidedModel` (GRADIA uses the
-   reasonability weights; RES/HAICS the masks).
+   reasonability weights; RES/HAICS the masks), feeding it only the keys it reads.
 
 See ``docs/interactive_loop.md`` for a walk-through.
 """
@@ -31,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from keras_egl.data.images import read_res_annotations, write_res_csv
+from keras_egl.terms.core import ANNOTATION_KEYS, HAS_ANNOTATION, NEG_MASK, POS_MASK, REASONABILITY
 
 __all__ = ["export_batch", "import_annotations", "fine_tune", "REASONABILITY_LABELS"]
 
@@ -87,7 +89,7 @@ def export_batch(egl, data, y, out_dir, indices=None, ids=None, class_names=None
       egl: a trained :class:`~keras_egl.models.base.ExplanationGuidedModel`
         (its ``explain`` gives the CAM shown, upsampled to the image).
       data: data dict with ``"x"`` ``(N, H, W, 3)`` in ``[0, 1]`` and optionally
-        ``"mask"``/``"negative_mask"`` (the current annotations; empty if absent).
+        ``"pos_mask"``/``"neg_mask"`` (the current annotations; empty if absent).
       y: ``(N,)`` true labels.
       out_dir: output folder (created).
       indices: which samples to export (default all).
@@ -110,9 +112,9 @@ def export_batch(egl, data, y, out_dir, indices=None, ids=None, class_names=None
     if len(ids) != len(indices):
         raise ValueError(f"`ids` must have one entry per exported sample ({len(indices)}); got {len(ids)}.")
     zeros = np.zeros(x.shape[:3], np.float32)
-    pos_all = np.asarray(data.get("mask", zeros))
-    neg_all = np.asarray(data.get("negative_mask", zeros))
-    for arr, key in ((pos_all, "mask"), (neg_all, "negative_mask")):
+    pos_all = np.asarray(data.get(POS_MASK, zeros))
+    neg_all = np.asarray(data.get(NEG_MASK, zeros))
+    for arr, key in ((pos_all, POS_MASK), (neg_all, NEG_MASK)):
         if arr.shape != x.shape[:3]:
             raise ValueError(f"`data['{key}']` must be (N, H, W) = {x.shape[:3]}; got {arr.shape}.")
     xs = x[indices]
@@ -149,7 +151,7 @@ def import_annotations(out_dir, image_size, write_res_format=True):
         ``attention_label/feedback_counterfactual.csv`` (RES format) into ``out_dir``.
 
     Returns:
-      ``(annotations, ids, y)``: dict with ``mask``, ``negative_mask`` ``(N, H, W)``,
+      ``(annotations, ids, y)``: dict with ``pos_mask``, ``neg_mask`` ``(N, H, W)``,
       ``has_annotation`` and ``reasonability`` ``(N,)`` codes (0 unlabelled, 1 RA,
       2 UA, 3 RIA, 4 UIA) for rows with ``include`` ≠ 0; their ``img_idx`` list;
       their ``true_label`` array.
@@ -189,8 +191,8 @@ def import_annotations(out_dir, image_size, write_res_format=True):
         pos = np.stack([rp[i] for i in ids]).astype(np.float32)
         neg = np.stack([rn[i] for i in ids]).astype(np.float32)
     has = ((pos.sum((1, 2)) + neg.sum((1, 2))) > 0).astype(np.float32)
-    return ({"mask": pos, "negative_mask": neg, "has_annotation": has,
-             "reasonability": np.asarray(codes, np.int32)}, ids, np.asarray(ys, np.int64))
+    return ({POS_MASK: pos, NEG_MASK: neg, HAS_ANNOTATION: has,
+             REASONABILITY: np.asarray(codes, np.int32)}, ids, np.asarray(ys, np.int64))
 
 
 def fine_tune(egl, train, y_train, images, annotations, y_feedback, epochs=5, batch_size=32, **fit_kwargs):
@@ -200,6 +202,8 @@ def fine_tune(egl, train, y_train, images, annotations, y_feedback, epochs=5, ba
       egl: a compiled ExplanationGuidedModel (GRADIA, RES, HAICS…).
       train, y_train: the training data dict and labels (training samples get
         reasonability 0: prediction weight 1, attention weight 0 under GRADIA).
+        Only the model input and the annotation keys ``egl`` reads
+        (``egl.annotation_keys``, ``egl.extra_keys``) are passed to ``fit``.
       images: ``(N, H, W, 3)`` images of the feedback samples.
       annotations: the dict from :func:`import_annotations`.
       y_feedback: their labels.
@@ -211,14 +215,15 @@ def fine_tune(egl, train, y_train, images, annotations, y_feedback, epochs=5, ba
     fb = dict(annotations)
     fb["x"] = np.asarray(images, np.float32)
     tr = dict(train)
-    tr.setdefault("reasonability", np.zeros(len(y_train), np.int32))
+    tr.setdefault(REASONABILITY, np.zeros(len(y_train), np.int32))
     n = len(y_train)
     zeros = np.zeros(np.asarray(tr["x"]).shape[:3], np.float32)
-    tr.setdefault("mask", zeros)
-    tr.setdefault("negative_mask", zeros)
-    tr.setdefault("has_annotation", (np.asarray(tr["mask"]).reshape(n, -1).max(1) > 0).astype(np.float32))
-    keys = ("x", "mask", "negative_mask", "has_annotation", "reasonability")
+    tr.setdefault(POS_MASK, zeros)
+    tr.setdefault(NEG_MASK, zeros)
+    tr.setdefault(HAS_ANNOTATION, (np.asarray(tr[POS_MASK]).reshape(n, -1).max(1) > 0).astype(np.float32))
+    reads = set(getattr(egl, "annotation_keys", ANNOTATION_KEYS)) | set(getattr(egl, "extra_keys", ()))
+    keys = ["x"] + [k for k in (POS_MASK, NEG_MASK, HAS_ANNOTATION, REASONABILITY) if k in reads]
     merged = {k: np.concatenate([np.asarray(tr[k]), np.asarray(fb[k])]).astype(
-        np.int32 if k == "reasonability" else np.float32) for k in keys}
+        np.int32 if k == REASONABILITY else np.float32) for k in keys}
     y = np.concatenate([np.asarray(y_train), np.asarray(y_feedback)])
     return egl.fit(merged, y, epochs=epochs, batch_size=batch_size, shuffle=True, **fit_kwargs)

@@ -6,131 +6,155 @@ Gao, Sun, Zhao, Hong, CSCW 2022; dissertation §4.3.2 (Eq. 4.12–4.17):
 
 * ``M_i``: true-class Grad-CAM, min–max normalised (the code drops the ReLU),
   computed batched from the training pass;
-* ``M'_i``: the human attention label, area-downsampled to the CAM grid,
-  3×3-Gaussian blurred, max-normalised (:func:`keras_egl.losses.gradia.gradia_label`);
+* ``M'_i``: the human attention label (``pos_mask``, at the input's size),
+  area-downsampled to the CAM grid, 3×3-Gaussian blurred, max-normalised
+  (:func:`keras_egl.losses.gradia.gradia_label`);
 * ``(w^(p), w^(a))`` from the sample's Reasonability label: UA 0.4/1.6, RIA
   0.8/0.2, UIA 1/1, RA and unlabelled 1/0 (authors' ``GRADIA.py``; configurable).
 
 Public objects:
 
-* :class:`GRADIATerm`, :class:`GRADIAModel` (applies the prediction weights to
-  the task loss in ``train_step``);
+* :class:`GRADIAModel` — a preset of
+  :class:`~keras_egl.models.base.ExplanationGuidedModel` with a
+  :class:`~keras_egl.terms.gradia.GRADIATerm` (re-exported here) that also
+  applies the prediction weights to the task loss in ``train_step``;
 * :class:`ReasonabilityMatrix` — RA/UA/RIA/UIA counts, P1 (reasonable-accurate
   rate), accuracy, P2 (attention accuracy) and per-sample codes;
 * :func:`judge_reasonability` — a *simulated* judge (IoU of the CAM with the
   annotation ≥ a threshold ⇒ reasonable) standing in for the human answer to
   Q1/Q2 when none is available (a substitute; say so when you use it);
-* :func:`two_phase_fit` — phase 1 baseline, phase 2 fine-tune on train +
-  annotated validation samples, both with model selection on a split that is
-  **not** the test set (the code selects phase 2 on the test loader; we do not).
+* re-exported: :func:`~keras_egl.training.gradia_two_phase.two_phase_fit`
+  (phase 1 baseline, phase 2 fine-tune on train + annotated validation
+  samples, both with model selection on a split that is **not** the test set)
+  and :class:`~keras_egl.callbacks.model_selection.BestWeights`.
 
-Inputs to ``fit``: ``{"x", "mask", "reasonability" (optional (B,) codes),
-"has_annotation" (optional)}``. Without ``"reasonability"`` every annotated
-sample gets attention weight 1 and prediction weight 1 (the GRADIA baseline of
-RES's Table 4.4).
+Inputs to ``fit``: ``{"x", "pos_mask", "reasonability" (optional (B,) codes),
+"has_annotation" (optional), "neg_mask" (optional)}``. Without
+``"reasonability"`` every annotated sample gets attention weight 1 and
+prediction weight 1 (the GRADIA baseline of RES's Table 4.4).
 """
 
 import numpy as np
 
+from keras_egl._deprecation import renamed_argument
 from keras_egl._keras import keras, tf
-from keras_egl.losses.gradia import (DEFAULT_WEIGHTS, REASONABILITY_CODES, GRADIALoss,
-                                     reasonability_weights)
+from keras_egl.callbacks.model_selection import BestWeights
+from keras_egl.losses.gradia import REASONABILITY_CODES, reasonability_weights
 from keras_egl.metrics.explanation import ExplanationIoU, explanation_iou
-from keras_egl.models.base import ExplanationGuidedModel, ExplanationTerm
+from keras_egl.models.base import ExplanationGuidedModel
+from keras_egl.terms.core import POS_MASK, REASONABILITY
+from keras_egl.terms.gradia import GRADIATerm, check_reasonability
+from keras_egl.validation import check_choice, check_float
 
 __all__ = ["GRADIATerm", "GRADIAModel", "ReasonabilityMatrix", "judge_reasonability",
-           "BestWeights", "two_phase_fit"]
+           "BestWeights", "two_phase_fit", "PRESETS"]
 
-REASONABILITY_KEY = "reasonability"
+#: Kept for old imports; the key is the GRADIA term's ``reasonability_key``.
+REASONABILITY_KEY = REASONABILITY
+PRESETS = ("GRADIA", None)
+_TERM_DEFAULTS = {"weight": 1.0, "resize": "area_blur", "reasonability_table": None}
 
 
-@keras.saving.register_keras_serializable(package="keras_egl")
-class GRADIATerm(ExplanationTerm):
-    """GRADIA's weighted attention loss.
+def __getattr__(name):
+    # Lazy: keras_egl.training.gradia_two_phase imports this module.
+    if name == "two_phase_fit":
+        from keras_egl.training.gradia_two_phase import two_phase_fit
 
-    Args:
-      weight: λ (code: 1).
-      resize: label preprocessing, ``"area_blur"`` (GRADIA code) or ``"nearest"``
-        (RES's GRADIA baseline).
-      weights: dict overriding :data:`~keras_egl.losses.gradia.DEFAULT_WEIGHTS`.
-      relu, normalize, cam_weights: training-CAM options (code: no ReLU, min–max, detached).
-      mask_key, reasonability_key: input keys.
-      name: log key (``"gradia_loss"``).
-    """
-
-    default_name = "gradia_loss"
-    required_annotations = ("mask",)
-
-    def __init__(self, weight=1.0, resize="area_blur", weights=None, relu=False,
-                 normalize="minmax", cam_weights="detached", mask_key="mask",
-                 reasonability_key=REASONABILITY_KEY, name=None):
-        super().__init__(weight=weight, name=name)
-        self.loss = GRADIALoss(resize)
-        self.weights = dict(weights) if weights else None
-        reasonability_weights([0], self.weights)  # validates the table
-        self.relu, self.normalize, self.cam_weights = bool(relu), normalize, cam_weights
-        self.mask_key, self.reasonability_key = mask_key, reasonability_key
-
-    def attention_weights(self, ctx):
-        flags = ctx.flags(self.mask_key)
-        labels = ctx.annotation(self.reasonability_key)
-        if labels is None:
-            return flags
-        return reasonability_weights(labels, self.weights)[1] * flags
-
-    def compute(self, ctx):
-        cam = ctx.grad_cam(target="true", weights=self.cam_weights, relu=self.relu,
-                           normalize=self.normalize)
-        return self.loss(cam, ctx.annotation(self.mask_key),
-                         attention_weight=self.attention_weights(ctx))
-
-    def get_config(self):
-        cfg = super().get_config()
-        cfg.update(resize=self.loss.resize, weights=self.weights, relu=self.relu,
-                   normalize=self.normalize, cam_weights=self.cam_weights, mask_key=self.mask_key,
-                   reasonability_key=self.reasonability_key)
-        return cfg
+        return two_phase_fit
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @keras.saving.register_keras_serializable(package="keras_egl")
 class GRADIAModel(ExplanationGuidedModel):
     """A classifier trained with :class:`GRADIATerm` and Reasonability prediction weights.
 
-    In ``train_step`` the per-sample prediction weight ``w^(p)`` of each sample's
-    ``"reasonability"`` label multiplies the task loss's ``sample_weight``
-    (evaluation is unweighted). Explanation metric: IoU at 0.75 (GRADIA code)
-    of the predicted-class CAM (ReLU, min–max, bilinear) against ``"mask"``.
+    A preset of :class:`~keras_egl.models.base.ExplanationGuidedModel`: it
+    builds a :class:`GRADIATerm` from its arguments and appends the user's
+    ``terms``. In ``train_step`` the prediction weight ``w^(p)`` of each
+    sample's Reasonability code (key ``"reasonability"``, validated: one code
+    in 0..4 per sample) multiplies the task loss's ``sample_weight``
+    (evaluation is unweighted). Default explanation metric: IoU at 0.75
+    (GRADIA code) of the model's explainer (the library-wide default:
+    predicted-class Grad-CAM, ReLU, min–max, bilinear) against ``"pos_mask"``.
 
     Args:
       model, explained_layer: classifier and Grad-CAM layer.
-      weight: λ.
-      resize: label preprocessing (``"area_blur"`` default).
-      weights: Reasonability weight table overrides.
+      weight: λ of the GRADIA term.
+      resize: label preprocessing (``"area_blur"`` default; ``"nearest"`` for
+        RES's GRADIA baseline).
+      reasonability_table: Reasonability weight-table overrides (``weights=``
+        is its deprecated name).
       iou_threshold: of the default IoU metric (0.75).
-      terms: explicit terms (used by ``from_config``).
-      **kwargs: passed to :class:`ExplanationGuidedModel`.
+      terms: further terms (objects or names), **appended** to the GRADIA term.
+      explanation_metrics: default ``[(ExplanationIoU(iou_threshold), ("pos_mask",))]``.
+      preset: ``"GRADIA"`` (default) or ``None``: no GRADIA term is built and
+        ``terms`` are used as given (the old ``terms=`` semantics; then
+        ``weight``, ``resize`` and ``reasonability_table`` must keep their
+        defaults — configure your own :class:`GRADIATerm` instead). The
+        prediction weights use the first :class:`GRADIATerm` in ``terms``
+        (its ``reasonability_key`` and table), else the defaults.
+      **kwargs: passed to :class:`ExplanationGuidedModel` (``explainer``,
+        ``input_key``, ``extra_keys``, …).
 
     Example:
       >>> egl = GRADIAModel(build_small_cnn(), "cam_conv")
       >>> egl.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-      >>> egl.fit({"x": x, "mask": m, "reasonability": codes}, y, epochs=10)
+      >>> egl.fit({"x": x, "pos_mask": m, "reasonability": codes}, y, epochs=10)
     """
 
-    def __init__(self, model, explained_layer, weight=1.0, resize="area_blur", weights=None,
-                 iou_threshold=0.75, terms=None, explanation_metrics=None, **kwargs):
-        terms = terms if terms is not None else [GRADIATerm(weight, resize, weights)]
+    model_keys = ExplanationGuidedModel.model_keys + (REASONABILITY,)
+
+    @renamed_argument("weights", "reasonability_table")
+    def __init__(self, model, explained_layer, weight=1.0, resize="area_blur", reasonability_table=None,
+                 iou_threshold=0.75, terms=None, explanation_metrics=None, preset="GRADIA", **kwargs):
+        check_choice(preset, PRESETS, "preset")
+        extra = list(terms) if isinstance(terms, (list, tuple)) else ([] if terms is None else [terms])
+        given = {"weight": weight, "resize": resize, "reasonability_table": reasonability_table}
+        if preset is None:
+            if not extra:
+                raise ValueError("preset=None builds no GRADIA term: give `terms`.")
+            changed = sorted(k for k, v in given.items() if v != _TERM_DEFAULTS[k])
+            if changed:
+                raise ValueError(f"{changed} configure the preset's GRADIA term, but preset=None builds none; "
+                                 "pass them to your own GRADIATerm in `terms`.")
+            own = []
+        else:
+            own = [GRADIATerm(weight, resize, reasonability_table)]
         if explanation_metrics is None:
-            explanation_metrics = [(ExplanationIoU(iou_threshold, normalize=None), ("mask",))]
-        super().__init__(model, terms=terms, explained_layer=explained_layer,
+            explanation_metrics = [(ExplanationIoU(iou_threshold, normalize=None), (POS_MASK,))]
+        super().__init__(model, terms=own + extra, explained_layer=explained_layer,
                          explanation_metrics=explanation_metrics, **kwargs)
-        self.iou_threshold = float(iou_threshold)
+        self.preset = preset
+        self._n_preset_terms = len(own)
+        self.iou_threshold = check_float(iou_threshold, "iou_threshold", low=0.0, high=1.0)
+        self.weight = own[0].weight if own else float(weight)
+        self.resize = resize
+
+    @property
+    def reasonability_table(self):
+        term = self.gradia_term
+        return term.reasonability_table if term is not None else None
+
+    @property
+    def gradia_term(self):
+        """The model's (first) :class:`GRADIATerm`, or ``None``."""
+        return next((t for t in self.terms if isinstance(t, GRADIATerm)), None)
+
+    @property
+    def reasonability_key(self):
+        term = self.gradia_term
+        return term.reasonability_key if term is not None else REASONABILITY
 
     def _prediction_weights(self, inputs):
-        if not isinstance(inputs, dict) or REASONABILITY_KEY not in inputs:
+        key = self.reasonability_key
+        if not isinstance(inputs, dict) or key is None or key not in inputs:
             return None
-        term = next((t for t in self.terms if isinstance(t, GRADIATerm)), None)
-        table = term.weights if term is not None else None
-        return reasonability_weights(inputs[REASONABILITY_KEY], table)[0]
+        x, _ = self.split_inputs(inputs)
+        codes = check_reasonability(inputs[key], key, tf.nest.flatten(x)[0])
+        term = self.gradia_term
+        if term is not None:
+            return term.prediction_weights(codes)
+        return reasonability_weights(codes)[0]
 
     def train_step(self, data):
         inputs, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
@@ -142,7 +166,10 @@ class GRADIAModel(ExplanationGuidedModel):
 
     def get_config(self):
         cfg = super().get_config()
-        cfg["iou_threshold"] = self.iou_threshold
+        # The preset's own term is rebuilt from the arguments; `terms` holds the user's.
+        cfg["terms"] = cfg["terms"][self._n_preset_terms:]
+        cfg.update(weight=self.weight, resize=self.resize, reasonability_table=self.reasonability_table
+                   if self._n_preset_terms else None, iou_threshold=self.iou_threshold, preset=self.preset)
         return cfg
 
 
@@ -239,94 +266,3 @@ def judge_reasonability(maps, masks, threshold=0.5, iou_threshold=0.75, negative
         on_neg = (b & (np.asarray(negative_masks) > 0)).sum((1, 2)) / np.maximum(b.sum((1, 2)), 1)
         ok &= on_neg <= max_negative_overlap
     return ok
-
-
-class BestWeights(keras.callbacks.Callback):
-    """Keep the weights of the best epoch on ``monitor`` and restore them at the end.
-
-    Args:
-      monitor: a log key, e.g. ``"val_accuracy"`` (RES, GRADIA phase 1) or
-        ``"val_explanation_iou"`` (GRADIA phase 2).
-      mode: ``"max"`` or ``"min"``.
-    """
-
-    def __init__(self, monitor="val_accuracy", mode="max"):
-        super().__init__()
-        if mode not in ("max", "min"):
-            raise ValueError(f"`mode` must be 'max' or 'min'; got {mode!r}.")
-        self.monitor, self.mode = monitor, mode
-        self.best, self.best_weights, self.best_epoch = None, None, None
-
-    def on_epoch_end(self, epoch, logs=None):
-        value = (logs or {}).get(self.monitor)
-        if value is None:
-            return
-        better = self.best is None or (value > self.best if self.mode == "max" else value < self.best)
-        if better:
-            self.best, self.best_epoch = float(value), epoch
-            self.best_weights = self.model.get_weights()
-
-    def on_train_end(self, logs=None):
-        if self.best_weights is not None:
-            self.model.set_weights(self.best_weights)
-
-
-def _concat(a, b):
-    out = {}
-    for k in set(a) | set(b):
-        if k in a and k in b:
-            out[k] = np.concatenate([np.asarray(a[k]), np.asarray(b[k])])
-    return out
-
-
-def two_phase_fit(egl, train, y_train, feedback, y_feedback, select, y_select, judge=None,
-                  phase1_epochs=20, phase2_epochs=20, batch_size=32, verbose=0):
-    """GRADIA's two-phase workflow with honest model selection.
-
-    Phase 1: train on ``train`` with attention weights 0 (plain CE), keep the
-    epoch with the best accuracy on ``select``. Then the judge labels the
-    ``feedback`` samples (RA/UA/RIA/UIA from the phase-1 CAMs); phase 2
-    fine-tunes on ``train ∪ feedback`` (train samples unlabelled: weights 1/0;
-    feedback samples: their Reasonability weights), keeping the epoch with the
-    best explanation IoU on ``select``. ``select`` must not be the test set.
-
-    Args:
-      egl: a compiled :class:`GRADIAModel`.
-      train, feedback, select: input dicts (``"x"``, ``"mask"``…); ``feedback``
-        needs ``"mask"`` (the edited attention) and may carry ``"reasonability"``
-        (then ``judge`` is not used).
-      y_train, y_feedback, y_select: labels.
-      judge: ``(maps, masks) -> (N,) bool`` (default :func:`judge_reasonability`).
-      phase1_epochs, phase2_epochs, batch_size, verbose: training options.
-
-    Returns:
-      dict with ``phase1``/``phase2`` histories, the feedback
-      :class:`ReasonabilityMatrix` and the selected epochs.
-    """
-    n_tr = len(y_train)
-    p1_inputs = dict(train)
-    p1_inputs[REASONABILITY_KEY] = np.zeros(n_tr, np.int32)  # unlabelled: attention weight 0
-    cb1 = BestWeights("val_accuracy")
-    h1 = egl.fit(p1_inputs, y_train, epochs=phase1_epochs, batch_size=batch_size,
-                 validation_data=(select, y_select), callbacks=[cb1], verbose=verbose)
-    if REASONABILITY_KEY in feedback:
-        codes = np.asarray(feedback[REASONABILITY_KEY], np.int32)
-        logits = egl.predict(feedback["x"], batch_size=batch_size, verbose=0)
-        rm = ReasonabilityMatrix(y_feedback, logits.argmax(-1),
-                                 np.isin(codes, [REASONABILITY_CODES["RA"], REASONABILITY_CODES["RIA"]]))
-    else:
-        maps = np.concatenate([egl.explain(feedback["x"][i:i + batch_size]).numpy()
-                               for i in range(0, len(y_feedback), batch_size)])
-        logits = egl.predict(feedback["x"], batch_size=batch_size, verbose=0)
-        reasonable = (judge or judge_reasonability)(maps, np.asarray(feedback["mask"]))
-        rm = ReasonabilityMatrix(y_feedback, logits.argmax(-1), reasonable)
-        codes = rm.codes
-    fb = dict(feedback)
-    fb[REASONABILITY_KEY] = codes
-    p2_inputs = _concat(p1_inputs, fb)
-    y2 = np.concatenate([np.asarray(y_train), np.asarray(y_feedback)])
-    cb2 = BestWeights("val_explanation_iou")
-    h2 = egl.fit(p2_inputs, y2, epochs=phase2_epochs, batch_size=batch_size, shuffle=True,
-                 validation_data=(select, y_select), callbacks=[cb2], verbose=verbose)
-    return {"phase1": h1.history, "phase2": h2.history, "matrix": rm,
-            "phase1_best_epoch": cb1.best_epoch, "phase2_best_epoch": cb2.best_epoch}

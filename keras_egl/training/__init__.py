@@ -4,7 +4,10 @@
   find-another-explanation (a sequence of RRR models, each told to avoid what
   the previous ones used) and the reference training helper ``fit_rrr``;
 * :mod:`keras_egl.training.sampling` — minibatch schedules, e.g. the
-  reference's ``always_include`` oversampling of the annotated rows.
+  reference's ``always_include`` oversampling of the annotated rows;
+* :mod:`keras_egl.training.gradia_two_phase` — GRADIA's two-phase workflow
+  ``two_phase_fit`` (phase 1 baseline, phase 2 fine-tune on Reasonability-
+  labelled feedback, model selection on a split that is not the test set).
 
 Loaded on first use (``find_another_explanation`` builds on
 :mod:`keras_egl.models.rrr`, which re-exports these names). Note that
@@ -18,8 +21,9 @@ _EXPORTS = {
     "FAEResult": "find_another_explanation",
     "fit_rrr": "find_another_explanation", "accuracy": "find_another_explanation",
     "always_include_batches": "sampling", "AlwaysIncludeSequence": "sampling",
+    "two_phase_fit": "gradia_two_phase",
 }
-_MODULES = ("find_another_explanation", "sampling")
+_MODULES = ("find_another_explanation", "sampling", "gradia_two_phase")
 
 
 def __getattr__(name):

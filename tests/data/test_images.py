@@ -13,16 +13,16 @@ def bench():
 
 def test_benchmark_shapes_and_failure_modes(bench):
     (tr, ytr), (te, yte) = bench["train"], bench["test"]
-    assert tr["x"].shape == (20, 48, 48, 3) and tr["mask"].shape == (20, 48, 48)
+    assert tr["x"].shape == (20, 48, 48, 3) and tr["pos_mask"].shape == (20, 48, 48)
     assert tr["x"].dtype == np.float32 and 0 <= tr["x"].min() and tr["x"].max() <= 1
     assert set(np.unique(ytr)) == {0, 1}
     # Masks binary, never overlapping, positives present.
     for d, _ in bench.values():
-        assert set(np.unique(d["mask"])) <= {0.0, 1.0}
-        assert not np.any((d["mask"] > 0) & (d["negative_mask"] > 0))
-        assert np.all(d["mask"].reshape(len(d["mask"]), -1).max(1) == 1)
+        assert set(np.unique(d["pos_mask"])) <= {0.0, 1.0}
+        assert not np.any((d["pos_mask"] > 0) & (d["neg_mask"] > 0))
+        assert np.all(d["pos_mask"].reshape(len(d["pos_mask"]), -1).max(1) == 1)
     # Annotator noise: the noisy positive mask differs from the clean object region.
-    assert np.mean(tr["mask"] != tr["clean_mask"]) > 0
+    assert np.mean(tr["pos_mask"] != tr["clean_mask"]) > 0
     # Shortcut in train only: the distractor colour (red channel high) matches class 0.
     def red(d):
         return np.array([d["x"][i][d["distractor_mask"][i] > 0, 0].mean() > 0.5 for i in range(len(d["x"]))])
@@ -50,19 +50,21 @@ def test_few_shot_and_flip(bench):
         few_shot_subset(tr, y, 50)
     f = joint_flip(tr, seed=0, p=1.0)
     np.testing.assert_array_equal(f["x"], tr["x"][:, :, ::-1])
-    np.testing.assert_array_equal(f["mask"], tr["mask"][:, :, ::-1])
+    np.testing.assert_array_equal(f["pos_mask"], tr["pos_mask"][:, :, ::-1])
     bug = joint_flip(tr, seed=0, p=1.0, unflipped_masks_bug=True)
-    np.testing.assert_array_equal(bug["mask"], tr["mask"])
+    np.testing.assert_array_equal(bug["pos_mask"], tr["pos_mask"])
     ds = make_dataset(tr, y, batch_size=5, seed=0)
     xb, yb = next(iter(ds))
-    assert xb["x"].shape == (5, 48, 48, 3) and xb["mask"].shape == (5, 48, 48)
+    assert xb["x"].shape == (5, 48, 48, 3) and xb["pos_mask"].shape == (5, 48, 48)
+    # The annotation vocabulary of every term; evaluation-only masks stay out.
+    assert set(xb) == {"x", "pos_mask", "neg_mask", "has_annotation"}
     # Each flip is joint: the flipped mask still sits on the flipped image's object.
     for i in range(5):
         j = int(np.flatnonzero(np.all(np.isclose(tr["x"], xb["x"][i].numpy()), axis=(1, 2, 3)) |
                                np.all(np.isclose(tr["x"][:, :, ::-1], xb["x"][i].numpy()), axis=(1, 2, 3)))[0])
         flipped = not np.allclose(tr["x"][j], xb["x"][i].numpy())
-        expect = tr["mask"][j][:, ::-1] if flipped else tr["mask"][j]
-        np.testing.assert_array_equal(xb["mask"][i].numpy(), expect)
+        expect = tr["pos_mask"][j][:, ::-1] if flipped else tr["pos_mask"][j]
+        np.testing.assert_array_equal(xb["pos_mask"][i].numpy(), expect)
 
 
 def test_loader_reads_fixture_in_authors_format(tmp_path):
@@ -82,14 +84,16 @@ def test_loader_reads_fixture_in_authors_format(tmp_path):
     write_res_csv(root / "attention_label" / "gender_train_counterfactual.csv", ["a.jpg"], [neg_a])
     pos, neg = read_res_annotations(root / "attention_label")
     assert set(pos) == {"a.jpg", "c"} and set(neg) == {"a.jpg"}  # the 'bad' row is dropped
-    data, y, info = load_res_folder(root, "train", image_size=20)
+    with pytest.raises(ValueError, match="10×10 but image"):  # masks are not stretched implicitly
+        load_res_folder(root, "train", image_size=20)
+    data, y, info = load_res_folder(root, "train", image_size=20, resize_masks=True)
     assert data["x"].shape == (3, 20, 20, 3) and y.tolist() == [0, 0, 1]
     assert info["classes"] == ["men", "women"]
     a = info["files"].index("train/men/a.jpg")
-    assert data["mask"][a].sum() == 36 and data["negative_mask"][a].sum() == 36  # 3×3 and 3×3 at 2×
+    assert data["pos_mask"][a].sum() == 36 and data["neg_mask"][a].sum() == 36  # 3×3 and 3×3 at 2×
     b = info["files"].index("train/men/b.png")
-    assert data["has_annotation"][b] == 0 and data["mask"][b].sum() == 0
-    only, yo, _ = load_res_folder(root, "train", image_size=20, annotated_only=True)
+    assert data["has_annotation"][b] == 0 and data["pos_mask"][b].sum() == 0
+    only, yo, _ = load_res_folder(root, "train", image_size=20, annotated_only=True, resize_masks=True)
     assert len(yo) == 2
     with pytest.raises(ValueError, match="split"):
         load_res_folder(root, "test")

@@ -162,7 +162,7 @@ def test_finite_difference_gradient_of_second_order_gradcam_loss():
             logits = tf.reduce_mean(acts, [1, 2]) @ w2
             score = tf.reduce_sum(tf.gather(logits, y, axis=1, batch_dims=1))
         grads = inner.gradient(score, acts)
-        cam = cam_from_gradients(acts, grads, weights="second_order", relu=False, normalize=None)
+        cam = cam_from_gradients(acts, grads, cam_weights="second_order", relu=False, normalize=None)
         cam = tf.sigmoid(cam)
         return res_hinge(cam, h, alpha=0.0, gamma=5.0, threshold=0.5, scope="sample") + \
             res_distance(cam, tf.nn.relu(h), h, masked=True)

@@ -13,7 +13,7 @@ def _data(n=8, size=32, seed=0):
     y = rng.integers(0, 2, n)
     pos = np.zeros((n, size, size), "float32")
     pos[:, 4:12, 4:12] = 1
-    return {"x": x, "mask": pos}, y
+    return {"x": x, "pos_mask": pos}, y
 
 
 def _model(**kw):
@@ -78,6 +78,45 @@ def test_judge_and_two_phase_fit_runs_without_test_set():
 
 
 def test_term_config_round_trip():
-    t = GRADIATerm(weight=2.0, resize="nearest", weights={"UA": (0.5, 1.5)})
+    t = GRADIATerm(weight=2.0, resize="nearest", reasonability_table={"UA": (0.5, 1.5)}, pos_key="obj")
     back = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(t))
     assert back.get_config() == t.get_config()
+    assert back.reasonability_table == {"UA": (0.5, 1.5)} and back.pos_key == "obj"
+    # `weights=` is the deprecated name of `reasonability_table`; the attribute
+    # must not shadow keras.layers.Layer.weights.
+    with pytest.warns(DeprecationWarning, match="reasonability_table"):
+        old = GRADIATerm(weights={"UA": (0.5, 1.5)})
+    assert old.reasonability_table == {"UA": (0.5, 1.5)} and old.weights == []
+    with pytest.raises(ValueError, match="reasonability_table"):
+        GRADIATerm(reasonability_table={"XX": (1, 1)})
+
+
+def test_model_alias_and_config_round_trip():
+    with pytest.warns(DeprecationWarning):
+        egl = _model(weights={"UA": (0.5, 1.5)}, terms=["haics"])
+    assert [t.name for t in egl.terms] == ["gradia_loss", "haics_loss"]  # user terms are appended
+    cfg = egl.get_config()
+    clone = GRADIAModel.from_config(cfg)
+    assert [t.name for t in clone.terms] == ["gradia_loss", "haics_loss"]
+    assert clone.reasonability_table == {"UA": (0.5, 1.5)}
+    with pytest.raises(ValueError, match="resize"):
+        _model(preset=None, resize="nearest", terms=[GRADIATerm()])
+
+
+def test_out_of_range_reasonability_code_is_rejected():
+    data, y = _data(n=4)
+    egl = _model()
+    data["reasonability"] = np.array([0, 2, 7, 1], np.int32)
+    # Eagerly (the term and the model's prediction weights) ...
+    _, ctx = egl.forward(data, tf.constant(y))
+    with pytest.raises(ValueError, match="`reasonability`"):
+        egl.terms[0].attention_weights(ctx)
+    # ... and inside fit (graph mode): a clear message, not a GatherV2 error.
+    with pytest.raises((ValueError, tf.errors.InvalidArgumentError), match="`reasonability`"):
+        egl.fit(data, y, epochs=1, batch_size=4, verbose=0)
+    data["reasonability"] = np.array([0, 2, -1, 1], np.int32)
+    with pytest.raises((ValueError, tf.errors.InvalidArgumentError), match="`reasonability`"):
+        egl.fit(data, y, epochs=1, batch_size=4, verbose=0)
+    data["reasonability"] = np.array([0, 2, 1], np.int32)
+    with pytest.raises(ValueError, match="reasonability"):
+        egl.fit(data, y, epochs=1, batch_size=4, verbose=0)

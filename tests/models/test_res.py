@@ -16,7 +16,7 @@ def _data(n=8, size=32, seed=0):
     pos[:, 4:12, 4:12] = 1
     neg = np.zeros_like(pos)
     neg[:, 20:28, 20:28] = 1
-    return {"x": x, "mask": pos, "negative_mask": neg}, y
+    return {"x": x, "pos_mask": pos, "neg_mask": neg}, y
 
 
 def _net(size=32):
@@ -59,9 +59,9 @@ def test_res_l_trains_imputation_jointly():
     data, y = _data()
     # Irregular masks: a grid-aligned square gives a binary imputation whose min–max
     # normalisation has an exactly zero gradient (ties), which would test nothing.
-    data["mask"][:] = 0
+    data["pos_mask"][:] = 0
     for i in range(len(y)):
-        data["mask"][i, 3 + i % 3:13 + i % 4, 5:17 - i % 5] = 1
+        data["pos_mask"][i, 3 + i % 3:13 + i % 4, 5:17 - i % 5] = 1
     egl = _compile(RESModel(_net(), SMALL_CNN_LAYER, preset="RES-L"))
     layer = egl.terms[0].layer
     assert any(v is layer.kernel for v in egl.trainable_variables)
@@ -72,8 +72,8 @@ def test_res_l_trains_imputation_jointly():
 
 def test_unannotated_batch_gives_zero_term():
     data, y = _data()
-    data["mask"][:] = 0
-    data["negative_mask"][:] = 0
+    data["pos_mask"][:] = 0
+    data["neg_mask"][:] = 0
     egl = _compile(RESModel(_net(), SMALL_CNN_LAYER, preset="RES-G", explanation_metrics=[]))
     ev = egl.evaluate(data, y, verbose=0, return_dict=True)
     assert ev["res_loss"] == 0.0
@@ -85,7 +85,7 @@ def test_unannotated_batch_gives_zero_term():
 def test_wrong_mask_size_raises():
     data, y = _data()
     egl = _compile(RESModel(_net(), SMALL_CNN_LAYER, preset="RES-G", explanation_metrics=[]))
-    data["mask"] = data["mask"][:, :16, :16]
+    data["pos_mask"] = data["pos_mask"][:, :16, :16]
     with pytest.raises(ValueError, match="spatial size"):
         egl.evaluate(data, y, verbose=0)
 
