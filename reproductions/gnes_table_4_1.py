@@ -20,7 +20,7 @@ Budget: full mode uses the authors' code widths (256/128/64) and
 ``GNES_EPOCHS`` (default 6) epochs instead of 100 so that the whole table fits
 in ~30 CPU minutes; the checkpoint is the epoch with the best validation AUC
 (the authors' rule; validation graphs are unlabelled). Loss configuration =
-the ``"dissertation"`` preset (max-normalised maps, eq. 4.5 without the
+``fidelity="dissertation"`` (max-normalised maps, eq. 4.5 without the
 code's anti-collapse term, β = 0.1, γ = 0.001).
 """
 
@@ -63,14 +63,16 @@ def _metrics_row(res, method):
     return (res["auc"], r["node_mse"], r["node_mae"], r["edge_mse"], r["edge_mae"])
 
 
-def _train_eval(graphs, split, variant, seed, epochs, batch_size, hidden, n_features, preset, keep_model=False):
+def _train_eval(graphs, split, variant, seed, epochs, batch_size, hidden, n_features, fidelity, keep_model=False):
     from keras_egl._keras import keras
+    from keras_egl.callbacks.model_selection import BestValidationAUC
     from keras_egl.data.molecules import graph_dataset
-    from keras_egl.models.gnes import BestValidationAUC, build_gnes, evaluate_graph_model
+    from keras_egl.metrics.graph_evaluation import evaluate_graph_model
+    from keras_egl.models.gnes import build_gnes
 
     tr, va, te = split
     keras.utils.set_random_seed(seed)
-    model = build_gnes(n_features, 2, preset=preset, variant=variant, seed=seed, hidden=hidden)
+    model = build_gnes(n_features, 2, fidelity=fidelity, variant=variant, seed=seed, hidden=hidden)
     dtr = graph_dataset([graphs[i] for i in tr], batch_size, seed=seed)
     dva = graph_dataset([graphs[i] for i in va], 128, shuffle=False)
     dte = graph_dataset([graphs[i] for i in te], 128, shuffle=False)
@@ -82,7 +84,7 @@ def _train_eval(graphs, split, variant, seed, epochs, batch_size, hidden, n_feat
     return (res, model) if keep_model else (res, None)
 
 
-def _run_dataset(ctx, report, name, graphs, split, runs, epochs, batch_size, hidden, preset, paper_key,
+def _run_dataset(ctx, report, name, graphs, split, runs, epochs, batch_size, hidden, fidelity, paper_key,
                  figure_fn=None):
     from keras_egl.data.molecules import assign_annotations
 
@@ -95,7 +97,7 @@ def _run_dataset(ctx, report, name, graphs, split, runs, epochs, batch_size, hid
         for variant in ("backbone", "-human+reg", "+human-reg", "full"):
             keep = figure_fn is not None and run == 0 and variant in ("backbone", "full")
             res, model = _train_eval(graphs, split, variant, seed, epochs, batch_size, hidden, n_features,
-                                     preset, keep_model=keep)
+                                     fidelity, keep_model=keep)
             if keep:
                 models[variant] = model
             if variant == "backbone":
@@ -199,10 +201,10 @@ def run(ctx):
     runs = ctx.n_runs(5, 1)
     epochs = 2 if ctx.quick else int(os.environ.get("GNES_EPOCHS", 6))
     hidden = (32, 16, 8) if ctx.quick else "code"
-    preset = "dissertation"
+    fidelity = "dissertation"
     batch_size = 32
-    report.config.update(runs=runs, epochs=epochs, hidden=str(hidden), preset=preset, batch_size=batch_size,
-                         label_fraction=0.1, target="true class", normalisation="max (evaluation)")
+    report.config.update(runs=runs, epochs=epochs, hidden=str(hidden), fidelity=fidelity, batch_size=batch_size,
+                         label_fraction=0.1, target="true class", normalisation="max_positive (evaluation)")
     annot = RuleAnnotator()
 
     smiles, labels = load_b3db()
@@ -214,7 +216,7 @@ def run(ctx):
     split = scaffold_split([g.smiles for g in graphs])
     report.notes.append(f"B3DB scaffold split sizes: {[len(s) for s in split]}; mean rule-mask node coverage "
                         f"{np.mean([g.node_importance.mean() for g in graphs]):.2f}.")
-    _run_dataset(ctx, report, "B3DB", graphs, split, runs, epochs, batch_size, hidden, preset, "BBBP",
+    _run_dataset(ctx, report, "B3DB", graphs, split, runs, epochs, batch_size, hidden, fidelity, "BBBP",
                  figure_fn=_draw_figure(ctx, report))
 
     if ctx.data_dir is not None and not ctx.quick:
@@ -231,14 +233,14 @@ def run(ctx):
             gs, _, sk = featurize_smiles(smi, y, annotator=annot, min_atoms=2)
             sp = scaffold_split([g.smiles for g in gs]) if splitter == "scaffold" else random_split(len(gs), seed=ctx.seed)
             report.notes.append(f"{key}: {len(gs)} molecules, skipped {sk}, {splitter} split.")
-            _run_dataset(ctx, report, key, gs, sp, runs, epochs, batch_size, hidden, preset, key)
+            _run_dataset(ctx, report, key, gs, sp, runs, epochs, batch_size, hidden, fidelity, key)
 
     # Table 4.2 analogue: planted scene graphs.
     n_per_class = 40 if ctx.quick else 1000
     scenes = make_scene_graphs(n_per_class=n_per_class, seed=ctx.seed)
     sp = random_split(len(scenes), seed=ctx.seed)
     _run_dataset(ctx, report, "Scene graphs (synthetic)", scenes, sp, runs, epochs, batch_size,
-                 (32, 16, 8) if ctx.quick else (64, 32, 16), preset, "Indoor vs Outdoor")
+                 (32, 16, 8) if ctx.quick else (64, 32, 16), fidelity, "Indoor vs Outdoor")
     report.notes.append("EB and GradCAM rows explain the same trained backbone (identical AUC), as in the paper. "
                         "EB edge errors use the response-based edge map (eq. 4.11); all others the gradient edge "
                         "map (eq. 4.10). Explanations: true class, max-normalised, errors over all N / N² entries.")
