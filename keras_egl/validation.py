@@ -35,6 +35,7 @@ __all__ = [
     "check_positive_int",
     "check_pair",
     "check_bool",
+    "check_key",
     "check_mask",
     "check_per_sample",
     "assert_values",
@@ -113,6 +114,16 @@ def check_bool(value, name):
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"`{name}` must be True or False; got {type(value).__name__} {value!r}.")
     return bool(value)
+
+
+def check_key(value, name, optional=False):
+    """An input-dict key: a non-empty string (or ``None`` when ``optional``)."""
+    if value is None and optional:
+        return None
+    if not isinstance(value, str) or not value:
+        raise TypeError(f"`{name}` must be a non-empty string (an input-dict key)"
+                        f"{' or None' if optional else ''}; got {type(value).__name__} {value!r}.")
+    return value
 
 
 # --------------------------------------------------------------------------- tensors

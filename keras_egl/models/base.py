@@ -199,10 +199,6 @@ class ExplanationGuidedModel(keras.Model):
         """
         if isinstance(inputs, dict):
             keys = self._input_keys()
-            missing = [k for k in keys if k not in inputs]
-            if missing:
-                raise ValueError(f"the input dict has no model input key(s) {missing} "
-                                 f"(`input_key`={self.input_key!r}); got keys {sorted(inputs)}.")
             self._check_keys(inputs)
             x = [inputs[k] for k in keys] if isinstance(self.input_key, list) else inputs[keys[0]]
             return x, inputs

@@ -65,8 +65,8 @@ from keras_egl.models.base import ExplanationGuidedModel
 from keras_egl.terms.core import HAS_ANNOTATION
 from keras_egl.terms.gnes import (ADJACENCY, DISTANCES, EDGE_IMPORTANCE, NODE_IMPORTANCE,  # noqa: F401
                                   ConsistencyTerm, EdgeSupervision, NodeSupervision, SparsityTerm,
-                                  _check_key, step_graph_maps)
-from keras_egl.validation import check_choice, check_non_negative
+                                  step_graph_maps)
+from keras_egl.validation import check_choice, check_key, check_non_negative
 
 __all__ = ["GNES", "NodeSupervision", "EdgeSupervision", "ConsistencyTerm", "SparsityTerm",
            "FIDELITIES", "PRESETS", "VARIANTS", "build_gnes", "evaluate_graph_model", "BestValidationAUC"]
@@ -168,9 +168,9 @@ class GNES(ExplanationGuidedModel):
         self.anti_collapse = bool(pick(anti_collapse, "anti_collapse"))
         self.upper_triangle = bool(pick(upper_triangle, "upper_triangle"))
         self.node_method, self.layer, self.edge_layer, self.target = node_method, int(layer), int(edge_layer), target
-        self.node_key, self.edge_key = _check_key(node_key, "node_key"), _check_key(edge_key, "edge_key")
-        self.adjacency_key = _check_key(adjacency_key, "adjacency_key")
-        self.flag_key = _check_key(flag_key, "flag_key")
+        self.node_key, self.edge_key = check_key(node_key, "node_key"), check_key(edge_key, "edge_key")
+        self.adjacency_key = check_key(adjacency_key, "adjacency_key")
+        self.flag_key = check_key(flag_key, "flag_key")
         gcns, _, _ = gcn_layers(model)
         self.n_layers = len(gcns)
         l_node = self.n_layers + 1 + self.layer if self.layer < 0 else self.layer

@@ -7,7 +7,7 @@ constructor (``pos_key``, ``neg_key``, ``flag_key``) and derive a missing
 positive mask from the negative one by ``derive``.
 """
 
-from keras_egl.terms.core import HAS_ANNOTATION, NEG_MASK, POS_MASK, ExplanationTerm, check_derive
+from keras_egl.terms.core import HAS_ANNOTATION, NEG_MASK, POS_MASK, ExplanationTerm
 from keras_egl.validation import check_bool, check_choice
 
 __all__ = ["CAMMaskTerm", "CAM_NORMALIZE", "CAM_WEIGHTS"]
@@ -15,13 +15,6 @@ __all__ = ["CAMMaskTerm", "CAM_NORMALIZE", "CAM_WEIGHTS"]
 CAM_NORMALIZE = ("minmax", "max", "relu_minmax", None)
 CAM_WEIGHTS = ("detached", "second_order")
 
-
-def _check_key(value, name, optional=False):
-    if value is None and optional:
-        return None
-    if not isinstance(value, str) or not value:
-        raise TypeError(f"`{name}` must be a non-empty string{' or None' if optional else ''}; got {value!r}.")
-    return value
 
 
 class CAMMaskTerm(ExplanationTerm):
@@ -47,10 +40,7 @@ class CAMMaskTerm(ExplanationTerm):
         self.relu = check_bool(relu, "relu")
         self.normalize = check_choice(normalize, CAM_NORMALIZE, "normalize")
         self.cam_weights = check_choice(cam_weights, CAM_WEIGHTS, "cam_weights")
-        self.pos_key = _check_key(pos_key, "pos_key")
-        self.neg_key = _check_key(neg_key, "neg_key", optional=True)
-        self.flag_key = _check_key(flag_key, "flag_key", optional=True)
-        self.derive = check_derive(derive)
+        self.set_mask_keys(pos_key, neg_key, flag_key, derive)
 
     def cam(self, ctx):
         """The true-class Grad-CAM at the explained layer's grid, ``(B, h, w)``."""
@@ -60,6 +50,5 @@ class CAMMaskTerm(ExplanationTerm):
     def get_config(self):
         cfg = super().get_config()
         cfg.update(relu=self.relu, normalize=self.normalize, cam_weights=self.cam_weights,
-                   pos_key=self.pos_key, neg_key=self.neg_key, flag_key=self.flag_key,
-                   derive=self.derive)
+                   **self.mask_key_config())
         return cfg

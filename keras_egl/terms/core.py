@@ -47,7 +47,7 @@ import warnings
 from keras_egl._keras import keras, tf
 from keras_egl.explain.grad_cam import cam_from_gradients
 from keras_egl.explain.targets import select_target
-from keras_egl.validation import check_choice, check_mask, check_non_negative, check_per_sample
+from keras_egl.validation import check_choice, check_key, check_mask, check_non_negative, check_per_sample
 
 __all__ = [
     "POS_MASK",
@@ -347,6 +347,23 @@ class ExplanationTerm(keras.layers.Layer):
         if self.needs:
             return ctx.has(getattr(self, "pos_key", None)) or ctx.has(getattr(self, "neg_key", None))
         return all(ctx.has(k) for k in self.required_annotations)
+
+    def set_mask_keys(self, pos_key=POS_MASK, neg_key=NEG_MASK, flag_key=HAS_ANNOTATION,
+                      derive="complement"):
+        """Validate and store the keys a mask term reads and its ``derive`` rule.
+
+        The needed role's key is required; the other mask key and ``flag_key``
+        may be ``None`` (never read).
+        """
+        self.pos_key = check_key(pos_key, "pos_key", optional="pos" not in self.needs)
+        self.neg_key = check_key(neg_key, "neg_key", optional="neg" not in self.needs)
+        self.flag_key = check_key(flag_key, "flag_key", optional=True)
+        self.derive = check_derive(derive)
+
+    def mask_key_config(self):
+        """The config entries :meth:`set_mask_keys` stored."""
+        return {"pos_key": self.pos_key, "neg_key": self.neg_key, "flag_key": self.flag_key,
+                "derive": self.derive}
 
     def masks(self, ctx, allow_channels=False):
         """``(pos, neg, flags)`` of this term's keys (see :meth:`ExplanationContext.resolve_masks`)."""

@@ -13,7 +13,7 @@ the Bayesian variant is :class:`keras_egl.models.bayesian.BayesianFeedbackModel`
 from keras_egl._deprecation import renamed_argument
 from keras_egl._keras import keras, tf
 from keras_egl.losses.feedback import input_gradient_feedback_penalty
-from keras_egl.terms.core import HAS_ANNOTATION, NEG_MASK, POS_MASK, ExplanationTerm, check_derive
+from keras_egl.terms.core import HAS_ANNOTATION, NEG_MASK, POS_MASK, ExplanationTerm
 from keras_egl.validation import check_bool, check_choice
 
 __all__ = ["InputGradientFeedback"]
@@ -66,10 +66,7 @@ class InputGradientFeedback(ExplanationTerm):
         self.target = target
         self.quantity = check_choice(quantity, ("prob", "logit", "log_prob"), "quantity")
         self.normalize = check_bool(normalize, "normalize")
-        self.neg_key = neg_key
-        self.pos_key = pos_key
-        self.flag_key = flag_key
-        self.derive = check_derive(derive)
+        self.set_mask_keys(pos_key, neg_key, flag_key, derive)
 
     def compute(self, ctx):
         _, neg, flags = self.masks(ctx, allow_channels=True)
@@ -82,6 +79,5 @@ class InputGradientFeedback(ExplanationTerm):
     def get_config(self):
         config = super().get_config()
         config.update({"target": self.target, "quantity": self.quantity, "normalize": self.normalize,
-                       "neg_key": self.neg_key, "pos_key": self.pos_key, "flag_key": self.flag_key,
-                       "derive": self.derive})
+                       **self.mask_key_config()})
         return config

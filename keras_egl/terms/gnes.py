@@ -57,7 +57,7 @@ from keras_egl.explain.targets import select_target
 from keras_egl.losses.gnes import ExplanationDistance
 from keras_egl.regularizers.gnes import ExplanationConsistency, ExplanationSparsity
 from keras_egl.terms.core import HAS_ANNOTATION, ExplanationTerm
-from keras_egl.validation import assert_values, check_bool, check_choice
+from keras_egl.validation import assert_values, check_bool, check_choice, check_key
 
 __all__ = ["NodeSupervision", "EdgeSupervision", "ConsistencyTerm", "SparsityTerm", "NODE_IMPORTANCE",
            "EDGE_IMPORTANCE", "ADJACENCY", "DISTANCES", "step_graph_maps", "check_graph_tensor"]
@@ -71,12 +71,6 @@ DISTANCES = ("l1", "l2")
 DEFAULT_MAP_SETTINGS = dict(node_method="grad_cam", node_on_input=False, edge_input=-2,
                             normalize="max_positive", target="true")
 
-
-def _check_key(value, name):
-    if not isinstance(value, str) or not value:
-        raise TypeError(f"`{name}` must be a non-empty string (an input-dict key); got "
-                        f"{type(value).__name__} {value!r}.")
-    return value
 
 
 # --------------------------------------------------------------------------- validation
@@ -208,7 +202,7 @@ class _Supervision(ExplanationTerm):
         super().__init__(weight, name, **kwargs)
         check_choice(distance, DISTANCES, "distance")
         self.distance = ExplanationDistance(distance)
-        self.flag_key = _check_key(flag_key, "flag_key")
+        self.flag_key = check_key(flag_key, "flag_key")
 
 
 @keras.saving.register_keras_serializable(package="keras_egl")
@@ -230,7 +224,7 @@ class NodeSupervision(_Supervision):
     def __init__(self, weight=1.0, distance="l1", name=None, node_key=NODE_IMPORTANCE,
                  flag_key=HAS_ANNOTATION, **kwargs):
         super().__init__(weight, distance, name, flag_key=flag_key, **kwargs)
-        self.node_key = _check_key(node_key, "node_key")
+        self.node_key = check_key(node_key, "node_key")
 
     @property
     def required_annotations(self):
@@ -264,8 +258,8 @@ class EdgeSupervision(_Supervision):
     def __init__(self, weight=1.0, distance="l1", name=None, edge_key=EDGE_IMPORTANCE,
                  adjacency_key=ADJACENCY, flag_key=HAS_ANNOTATION, **kwargs):
         super().__init__(weight, distance, name, flag_key=flag_key, **kwargs)
-        self.edge_key = _check_key(edge_key, "edge_key")
-        self.adjacency_key = _check_key(adjacency_key, "adjacency_key")
+        self.edge_key = check_key(edge_key, "edge_key")
+        self.adjacency_key = check_key(adjacency_key, "adjacency_key")
 
     @property
     def required_annotations(self):
@@ -300,7 +294,7 @@ class ConsistencyTerm(ExplanationTerm):
         super().__init__(weight, name, **kwargs)
         self.reg = ExplanationConsistency(check_bool(anti_collapse, "anti_collapse"),
                                           check_bool(upper_triangle, "upper_triangle"))
-        self.adjacency_key = _check_key(adjacency_key, "adjacency_key")
+        self.adjacency_key = check_key(adjacency_key, "adjacency_key")
 
     @property
     def required_annotations(self):
@@ -330,7 +324,7 @@ class SparsityTerm(ExplanationTerm):
     def __init__(self, weight=0.001, name=None, adjacency_key=ADJACENCY, **kwargs):
         super().__init__(weight, name, **kwargs)
         self.reg = ExplanationSparsity()
-        self.adjacency_key = _check_key(adjacency_key, "adjacency_key")
+        self.adjacency_key = check_key(adjacency_key, "adjacency_key")
 
     @property
     def required_annotations(self):

@@ -32,7 +32,7 @@ Annotation (the vocabulary of :mod:`keras_egl.terms.core`):
 from keras_egl._deprecation import renamed_argument
 from keras_egl._keras import keras, tf
 from keras_egl.losses.rrr import NORMS, REDUCTIONS, small_params_penalty
-from keras_egl.terms.core import HAS_ANNOTATION, NEG_MASK, POS_MASK, ExplanationTerm, check_derive
+from keras_egl.terms.core import HAS_ANNOTATION, NEG_MASK, POS_MASK, ExplanationTerm
 from keras_egl.validation import check_bool, check_choice, check_non_negative
 
 __all__ = ["RightReasonsTerm", "SmallParamsTerm", "REFERENCE_LAMBDA2", "broadcast_mask", "per_sample_penalty"]
@@ -128,10 +128,7 @@ class RightReasonsTerm(ExplanationTerm):
         self.norm = check_choice(norm, NORMS, "norm")
         self.reduction = check_choice(reduction, REDUCTIONS, "reduction")
         self.certainty = check_bool(certainty, "certainty")
-        self.neg_key = neg_key
-        self.pos_key = pos_key
-        self.flag_key = flag_key
-        self.derive = check_derive(derive)
+        self.set_mask_keys(pos_key, neg_key, flag_key, derive)
 
     def is_active(self, ctx):
         return True if self.certainty else super().is_active(ctx)
@@ -153,8 +150,7 @@ class RightReasonsTerm(ExplanationTerm):
     def get_config(self):
         config = super().get_config()
         config.update({"lambda1": self.lambda1, "target": self.target, "norm": self.norm,
-                       "reduction": self.reduction, "certainty": self.certainty, "neg_key": self.neg_key,
-                       "pos_key": self.pos_key, "flag_key": self.flag_key, "derive": self.derive})
+                       "reduction": self.reduction, "certainty": self.certainty, **self.mask_key_config()})
         return config
 
 
