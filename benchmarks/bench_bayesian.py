@@ -60,7 +60,7 @@ def run(quick=False):
 
     model = _model(1)
     step = tf.function(lambda inputs, labels: model.train_step((inputs, labels)))
-    fb = lambda: step({"x": x, "mask": mask}, y)  # noqa: E731
+    fb = lambda: step({"x": x, "neg_mask": mask}, y)  # noqa: E731
     plain = lambda: step({"x": x}, y)  # noqa: E731
     ratio, ta, tb = interleaved_ratio(fb, plain, repeats=repeats, warmup=2, rounds=2 if quick else 3)
     rows.append(dict(name="feedback step / plain ELBO step (m=1)", ratio=ratio, feedback_s=ta, plain_s=tb, batch=b))
@@ -68,7 +68,7 @@ def run(quick=False):
     m = 4
     model4 = _model(m)
     step4 = tf.function(lambda inputs, labels: model4.train_step((inputs, labels)))
-    ours = lambda: step4({"x": x, "mask": mask}, y)  # noqa: E731
+    ours = lambda: step4({"x": x, "neg_mask": mask}, y)  # noqa: E731
     looped = _looped_step(model4, m)
     orig = lambda: looped(x, mask, y)  # noqa: E731
     ratio, ta, tb = interleaved_ratio(ours, orig, repeats=repeats, warmup=2, rounds=2 if quick else 3)

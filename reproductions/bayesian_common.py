@@ -49,8 +49,9 @@ def _test_scores(model, data, mc):
 def run_experiment(ctx, data, builder, cfg, seed):
     """Run NF → F (and NF+FT, clean) once; returns a dict of score dicts and timings.
 
-    ``data``: ``x_train, y_train, mask_train, x_val, y_val`` and ``tests``:
-    ``{name: (x, y, mask)}``; optional ``clean_train, clean_val`` (clean model).
+    ``data``: ``x_train, y_train, neg_mask_train, x_val, y_val`` and ``tests``:
+    ``{name: (x, y, neg_mask)}`` (``neg_mask``: the rejected region ``F``, 1 =
+    irrelevant pixel); optional ``clean_train, clean_val`` (clean model).
     ``cfg``: ``target_layer, batch_size, nf_epochs, ft_epochs, clean_epochs,
     budget_fraction, monitor, mc, overlap_n, occlusion_window, model_kw`` and
     optionally ``class_weight`` (see :class:`ActiveFeedbackPipeline`),
@@ -80,7 +81,7 @@ def run_experiment(ctx, data, builder, cfg, seed):
     out["NF_overlap"] = _overlaps(model, data, cfg, ctx)
     out["timing"]["nf"] = time.time() - t0
 
-    idx, F = pipe.collect(data["x_train"], data["mask_train"])
+    idx, F = pipe.collect(data["x_train"], data["neg_mask_train"])
     out["feedback"] = dict(pipe.log["feedback"])
     ctx.log(f"  [F] fine-tuning {cfg['ft_epochs']} epochs with feedback on {len(idx)} samples "
             f"({out['feedback']['n_nonzero']} with a non-empty mask)")

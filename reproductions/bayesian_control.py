@@ -52,8 +52,8 @@ def run(ctx):
         tr = foreground_background(cfg["n_train"], seed=seed)
         va = foreground_background(cfg["n_val"], seed=seed + 1000)
         te = foreground_background(cfg["n_test"], seed=seed + 2000)
-        data = {"x_train": tr["x"], "y_train": tr["y"], "mask_train": tr["mask"], "x_val": va["x"], "y_val": va["y"],
-                "tests": {"test": (te["x"], te["y"], te["mask"])}}
+        data = {"x_train": tr["x"], "y_train": tr["y"], "neg_mask_train": tr["neg_mask"], "x_val": va["x"],
+                "y_val": va["y"], "tests": {"test": (te["x"], te["y"], te["neg_mask"])}}
         builder = lambda s: bayesian_alexnet_bn(input_shape=(32, 32, 3), num_classes=2, width=cfg["width"],  # noqa
                                                 fc_units=cfg["fc_units"], stem="small", seed=s)
         runs.append(run_experiment(ctx, data, builder, dict(cfg, control=False), seed))

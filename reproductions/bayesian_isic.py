@@ -108,9 +108,10 @@ def run(ctx):
         va = isic_like(cfg["n_val"], seed=seed + 1000, **gen)
         te = isic_like(cfg["n_test"], seed=seed + 2000, **gen)
         keep = ~te["has_patch"]
-        data = {"x_train": tr["x"], "y_train": tr["y"], "mask_train": tr["mask"], "x_val": va["x"], "y_val": va["y"],
-                "tests": {"patch": (te["x"], te["y"], te["mask"]),
-                          "no_patch": (te["x"][keep], te["y"][keep], te["mask"][keep])},
+        data = {"x_train": tr["x"], "y_train": tr["y"], "neg_mask_train": tr["neg_mask"], "x_val": va["x"],
+                "y_val": va["y"],
+                "tests": {"patch": (te["x"], te["y"], te["neg_mask"]),
+                          "no_patch": (te["x"][keep], te["y"][keep], te["neg_mask"][keep])},
                 "overlap_test": "patch"}
         cfg["overlap_test"] = "patch"
         ctx.log(f"run {r}: {len(tr['x'])} train ({tr['has_patch'].mean():.0%} patched, {tr['y'].mean():.0%} "

@@ -16,8 +16,11 @@ ground-truth masks (decoy corners, patch masks, backgrounds); pass them as
 ``oracle`` — an array ``(N, H, W)`` or a callable ``indices -> masks``.
 """
 
+import warnings
+
 import numpy as np
 
+from keras_egl._deprecation import renamed_argument
 from keras_egl._keras import keras, tf
 from keras_egl.active.evaluation import attribution_maps, classification_scores, mc_predict
 from keras_egl.active.samplers import UniformSampler
@@ -72,13 +75,16 @@ class ActiveFeedbackPipeline:
 
     Args:
       model: a compiled ``BayesianFeedbackModel`` (or any ``ExplanationGuidedModel``
-        whose ``fit`` reads ``{"x": ..., "mask": ...}``).
+        whose ``fit`` reads ``{"x": ..., "neg_mask": ...}``).
       sampler: which training samples get feedback (default: uniform, 0.4 %).
       monitor: validation score for checkpointing (thesis: F1; ``"f1_micro"``
         for multi-class, ``"f1"`` for binary).
       batch_size: training batch size (thesis: 256).
       mc_samples: posterior draws for evaluation and uncertainty samplers.
-      input_key, mask_key: keys of the input dict given to ``fit``.
+      input_key, neg_key: keys of the input dict given to ``fit``: the model
+        input and the rejected-region masks ``F`` (``"neg_mask"``, the wrong
+        reasons of :mod:`keras_egl.terms.core`; ``mask_key=`` is the deprecated
+        name of ``neg_key``).
       class_weight: ``None`` (the thesis says nothing on imbalance), a dict
         ``{class: weight}``, or ``"balanced"`` — weight ``n / (K · n_k)`` from
         the training labels, the inverse-frequency weighting the later public
@@ -94,8 +100,9 @@ class ActiveFeedbackPipeline:
       >>> pipe.evaluate(xt, yt)["accuracy"]
     """
 
+    @renamed_argument("mask_key", "neg_key")
     def __init__(self, model, sampler=None, monitor="f1_micro", batch_size=256, mc_samples=8, input_key="x",
-                 mask_key="mask", class_weight=None, verbose=0):
+                 neg_key="neg_mask", class_weight=None, verbose=0):
         if not isinstance(model, keras.Model):
             raise TypeError(f"`model` must be a compiled keras.Model; got {type(model).__name__}.")
         self.model = model
@@ -103,13 +110,19 @@ class ActiveFeedbackPipeline:
         self.monitor = monitor
         self.batch_size = int(batch_size)
         self.mc_samples = int(mc_samples)
-        self.input_key, self.mask_key = input_key, mask_key
+        self.input_key, self.neg_key = input_key, neg_key
         if not (class_weight is None or class_weight == "balanced" or isinstance(class_weight, dict)):
             raise ValueError(f"`class_weight` must be None, 'balanced' or a dict; got {class_weight!r}.")
         self.class_weight = class_weight
         self.verbose = verbose
         self.selected = None
         self.log = {}
+
+    @property
+    def mask_key(self):
+        """Deprecated name of :attr:`neg_key`."""
+        warnings.warn("`mask_key` is deprecated; use `neg_key`.", DeprecationWarning, stacklevel=2)
+        return self.neg_key
 
     def _callbacks(self, validation, patience):
         if validation is None:
@@ -208,7 +221,7 @@ class ActiveFeedbackPipeline:
             for v in variables() if callable(variables) else variables:  # legacy optimizers: a method
                 v.assign(tf.zeros_like(v))
         cbs = self._callbacks(validation, patience)
-        inputs = {self.input_key: np.asarray(x), self.mask_key: np.asarray(F, np.float32)}
+        inputs = {self.input_key: np.asarray(x), self.neg_key: np.asarray(F, np.float32)}
         hist = self.model.fit(inputs, y, batch_size=self.batch_size, epochs=int(epochs), verbose=self.verbose,
                               callbacks=cbs, shuffle=True, class_weight=self._class_weight(y))
         self.log["fine_tune"] = {"history": hist.history,

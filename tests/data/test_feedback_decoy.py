@@ -9,9 +9,9 @@ def test_isic_like_is_deterministic_and_patches_only_benign():
     np.testing.assert_array_equal(a["x"], b["x"])
     assert a["x"].shape == (60, 32, 32, 3) and a["x"].min() >= 0 and a["x"].max() <= 1
     assert not a["has_patch"][a["y"] == 1].any()
-    np.testing.assert_array_equal(a["mask"].reshape(60, -1).any(1), a["has_patch"])
+    np.testing.assert_array_equal(a["neg_mask"].reshape(60, -1).any(1), a["has_patch"])
     none = isic_like(30, seed=3, patches=False)
-    assert none["mask"].sum() == 0 and not none["has_patch"].any()
+    assert none["neg_mask"].sum() == 0 and not none["has_patch"].any()
 
 
 def _lesion_darkness(d):
@@ -56,5 +56,5 @@ def test_isic_like_graded_cue_is_a_continuum_with_the_stated_separation():
 
 def test_foreground_background_masks_mark_the_background():
     d = foreground_background(10, seed=0)
-    assert d["mask"].shape == (10, 32, 32)
-    assert 0.5 < d["mask"].mean() < 0.98
+    assert d["neg_mask"].shape == (10, 32, 32)
+    assert 0.5 < d["neg_mask"].mean() < 0.98

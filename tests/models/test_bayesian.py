@@ -68,7 +68,7 @@ def test_train_step_logs_and_reduces_loss_components():
     net = _tiny(1)
     model = _compiled(net, mc_samples=3, eval_mc_samples=2, feedback_weight=0.01)
     x, y, F = _data(16)
-    hist = model.fit({"x": x, "mask": F}, y, batch_size=8, epochs=2, verbose=0)
+    hist = model.fit({"x": x, "neg_mask": F}, y, batch_size=8, epochs=2, verbose=0)
     for key in ("loss", "task_loss", "regularization_loss", "feedback_loss", "accuracy"):
         assert key in hist.history and np.all(np.isfinite(hist.history[key]))
     h = hist.history
@@ -81,7 +81,7 @@ def test_train_step_logs_and_reduces_loss_components():
     # plain ELBO (no mask key) has zero feedback term
     hist2 = model.fit(x, y, batch_size=8, epochs=1, verbose=0)
     assert hist2.history["feedback_loss"][0] == 0
-    res = model.evaluate({"x": x, "mask": F}, y, verbose=0, return_dict=True)
+    res = model.evaluate({"x": x, "neg_mask": F}, y, verbose=0, return_dict=True)
     assert np.isfinite(res["loss"]) and res["feedback_loss"] > 0
     assert model.predict(x, verbose=0).shape == (16, 4)
 
@@ -115,7 +115,7 @@ def test_bad_inputs():
     model = _compiled(net)
     x, y, _ = _data(4)
     with pytest.raises(ValueError, match="spatial size"):
-        model.fit({"x": x, "mask": np.zeros((4, 5, 5), "float32")}, y, epochs=1, verbose=0)
+        model.fit({"x": x, "neg_mask": np.zeros((4, 5, 5), "float32")}, y, epochs=1, verbose=0)
     with pytest.raises(ValueError, match="mc_samples"):
         BayesianFeedbackModel(_tiny(4), "target", mc_samples=0)
 
@@ -127,7 +127,7 @@ def test_degenerate_target_layer_raises():
     m = BayesianFeedbackModel(keras.Model(inp, out), "c", n_train=4)
     m.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     with pytest.raises(ValueError, match="spatial extent"):
-        m.fit({"x": np.zeros((2, 4, 4, 1), "float32"), "mask": np.ones((2, 4, 4), "float32")}, np.zeros(2),
+        m.fit({"x": np.zeros((2, 4, 4, 1), "float32"), "neg_mask": np.ones((2, 4, 4), "float32")}, np.zeros(2),
               epochs=1, verbose=0)
 
 
@@ -158,13 +158,238 @@ def test_set_feedback_weight_retraces_and_updates_config():
     net = _tiny(3)
     model = _compiled(net, feedback_weight=0.0)
     x, y, F = _data(16)
-    h0 = model.fit({"x": x, "mask": F}, y, batch_size=16, epochs=1, verbose=0).history
+    h0 = model.fit({"x": x, "neg_mask": F}, y, batch_size=16, epochs=1, verbose=0).history
     np.testing.assert_allclose(h0["loss"][0], h0["task_loss"][0] + h0["regularization_loss"][0], rtol=1e-4)
     model.set_feedback_weight("v3_decoy_position")
     assert model.feedback_weight == 3e-4 and model.get_config()["feedback_weight"] == "v3_decoy_position"
-    h1 = model.fit({"x": x, "mask": F}, y, batch_size=16, epochs=1, verbose=0).history
+    h1 = model.fit({"x": x, "neg_mask": F}, y, batch_size=16, epochs=1, verbose=0).history
     assert h1["feedback_loss"][0] > 0
     np.testing.assert_allclose(h1["loss"][0], h1["task_loss"][0] + h1["regularization_loss"][0]
                                + 3e-4 * h1["feedback_loss"][0], rtol=1e-4)
     with pytest.raises(ValueError, match="feedback_weight"):
         model.set_feedback_weight("nope")
+
+
+# --------------------------------------------------------------------------- the annotation vocabulary
+
+
+def _plain_cnn(seed=0):
+    """A plain functional Keras CNN (no Bayesian layers), as a user would bring it."""
+    init = lambda i: keras.initializers.GlorotUniform(seed + i)  # noqa: E731
+    inp = keras.Input((8, 8, 1), name="x")
+    h = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="conv1", kernel_initializer=init(0))(inp)
+    h = keras.layers.Conv2D(6, 3, padding="same", activation="relu", name="conv2", kernel_initializer=init(1))(h)
+    h = keras.layers.MaxPooling2D(2, name="pool")(h)
+    h = keras.layers.Flatten(name="flatten")(h)
+    out = keras.layers.Dense(3, name="logits", kernel_initializer=init(2))(h)
+    return keras.Model(inp, out)
+
+
+def _img_data(n=16, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 8, 8, 1)).astype("float32")
+    y = rng.integers(0, 3, n)
+    neg = np.zeros((n, 8, 8), "float32")
+    neg[: n // 2, :3, :3] = 1  # a rejected corner on the first half
+    return x, y, neg
+
+
+def test_feedback_on_a_user_cnn_converted_with_to_bayesian():
+    from keras_egl.layers.bayesian import to_bayesian
+
+    net = _plain_cnn()
+    bnn = to_bayesian(net, seed=0)
+    model = BayesianFeedbackModel(bnn, target_layer="conv2", n_train=16, mc_samples=2, eval_mc_samples=2)
+    model.compile(keras.optimizers.Adam(1e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    x, y, neg = _img_data()
+    h = model.fit({"x": x, "neg_mask": neg}, y, batch_size=8, epochs=1, verbose=0).history
+    assert np.isfinite(h["loss"][0]) and h["feedback_loss"][0] > 0
+    # Only the object given: F = 1 − pos_mask on annotated samples.
+    pos = np.zeros_like(neg)
+    pos[:4, 2:6, 2:6] = 1
+    h = model.fit({"x": x, "pos_mask": pos}, y, batch_size=8, epochs=1, verbose=0).history
+    assert np.isfinite(h["loss"][0]) and h["feedback_loss"][0] > 0
+    res = model.evaluate({"x": x, "neg_mask": neg}, y, verbose=0, return_dict=True)
+    assert np.isfinite(res["loss"]) and res["feedback_loss"] > 0
+
+
+def test_feedback_mask_derivation_and_flags():
+    model = _compiled(_tiny(6))
+    x, y, F = _data(8)
+    ctx = lambda d: model._elbo(d, tf.constant(y), None, training=False)[1]  # noqa: E731
+    # neg_mask as given
+    np.testing.assert_array_equal(model.feedback_mask(ctx({"x": x, "neg_mask": F})).numpy(), F)
+    # pos_mask only: 1 − pos on annotated samples (non-empty pos), 0 elsewhere
+    pos = np.zeros_like(F)
+    pos[:3, 2:, 2:] = 1
+    want = (1 - pos) * pos.reshape(8, -1).any(1)[:, None, None]
+    np.testing.assert_array_equal(model.feedback_mask(ctx({"x": x, "pos_mask": pos})).numpy(), want)
+    # has_annotation = 0 → no feedback for that sample, even with a mask
+    flags = np.array([1, 0, 1, 0, 1, 1, 1, 1], "float32")
+    got = model.feedback_mask(ctx({"x": x, "neg_mask": F, "has_annotation": flags})).numpy()
+    np.testing.assert_array_equal(got, F * flags[:, None, None])
+    # neg_mask wins over pos_mask; no mask key → None (plain ELBO)
+    np.testing.assert_array_equal(model.feedback_mask(ctx({"x": x, "neg_mask": F, "pos_mask": pos})).numpy(), F)
+    assert model.feedback_mask(ctx({"x": x, "has_annotation": flags})) is None
+    # fit with all flags 0 → zero feedback term
+    h = model.fit({"x": x, "neg_mask": F, "has_annotation": np.zeros(8, "float32")}, y, batch_size=8, epochs=1,
+                  verbose=0).history
+    assert h["feedback_loss"][0] == 0
+
+
+def test_derive_error_and_bad_masks_name_the_key():
+    net = _tiny(7)
+    x, y, F = _data(8)
+    strict = _compiled(net, derive="error")
+    with pytest.raises(ValueError, match=r"neg_mask.*pos_mask|pos_mask.*neg_mask"):
+        strict.fit({"x": x, "pos_mask": F}, y, epochs=1, verbose=0)
+    model = _compiled(_tiny(8))
+    # graph mode (fit's tf.function): value checks are assertions naming the key
+    with pytest.raises(tf.errors.InvalidArgumentError, match="neg_mask"):
+        model.fit({"x": x, "neg_mask": F * 255}, y, epochs=1, verbose=0)
+    nan = F.copy()
+    nan[0, 0, 0] = np.nan
+    with pytest.raises(tf.errors.InvalidArgumentError, match="neg_mask"):
+        model.fit({"x": x, "neg_mask": nan}, y, epochs=1, verbose=0)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="pos_mask"):
+        model.fit({"x": x, "pos_mask": F * 255}, y, epochs=1, verbose=0)
+    # (a retraced step may have generalised the shapes: then a run-time assertion, also naming the key)
+    with pytest.raises((ValueError, tf.errors.InvalidArgumentError), match="neg_mask.*spatial size"):
+        model.fit({"x": x, "neg_mask": np.zeros((8, 5, 5), "float32")}, y, epochs=1, verbose=0)
+    with pytest.raises(ValueError, match="neg_mask.*spatial size"):
+        _compiled(_tiny(8)).fit({"x": x, "neg_mask": np.zeros((8, 5, 5), "float32")}, y, epochs=1, verbose=0)
+    # eager: ValueError naming the key
+    with pytest.raises(ValueError, match="neg_mask"):
+        model.feedback_mask(model._elbo({"x": x, "neg_mask": F * 255}, tf.constant(y), None, False)[1])
+    # the old key is not read any more: an unknown key raises instead of switching feedback off
+    with pytest.raises(ValueError, match=r"\['mask'\]"):
+        model.fit({"x": x, "mask": F}, y, epochs=1, verbose=0)
+
+
+def test_constructor_arguments_are_validated():
+    net = _tiny(9)
+    for bad in (-1.0, float("inf"), float("nan")):
+        with pytest.raises(ValueError, match="feedback_weight"):
+            BayesianFeedbackModel(net, "target", feedback_weight=bad)
+    with pytest.raises(ValueError, match="feedback_weight"):
+        BayesianFeedbackModel(net, "target", feedback_weight="nope")
+    with pytest.raises(TypeError, match="feedback_weight"):
+        BayesianFeedbackModel(net, "target", feedback_weight=[1.0])
+    with pytest.raises(ValueError, match="explain_mc_samples"):
+        BayesianFeedbackModel(net, "target", explain_mc_samples=-1)
+    with pytest.raises(TypeError, match="eval_mc_samples"):
+        BayesianFeedbackModel(net, "target", eval_mc_samples=2.0)
+    with pytest.raises(ValueError, match="pool"):
+        BayesianFeedbackModel(net, "target", pool="avg")
+    with pytest.raises(ValueError, match="feedback_reduction"):
+        BayesianFeedbackModel(net, "target", feedback_reduction="max")
+    with pytest.raises(ValueError, match="nll_reduction"):
+        BayesianFeedbackModel(net, "target", nll_reduction="mean")
+    with pytest.raises(TypeError, match="gradient_filter"):
+        BayesianFeedbackModel(net, "target", gradient_filter="yes")
+    with pytest.raises(ValueError, match="derive"):
+        BayesianFeedbackModel(net, "target", derive="union")
+    with pytest.raises(ValueError, match="n_train"):
+        BayesianFeedbackModel(net, "target", n_train=0)
+    with pytest.raises(ValueError, match="distinct"):
+        BayesianFeedbackModel(net, "target", neg_key="pos_mask")
+    with pytest.raises(TypeError, match="neg_key"):
+        BayesianFeedbackModel(net, "target", neg_key=None)
+    with pytest.raises(ValueError, match="from_logits"):
+        BayesianFeedbackModel(net, "target", from_logits=False)
+    with pytest.raises(ValueError, match="feedback_loss"):
+        BayesianFeedbackModel(net, "target", terms=[keras_egl_terms().get("gradia", name="feedback_loss")])
+    with pytest.warns(DeprecationWarning, match="mask_key"):
+        old = BayesianFeedbackModel(net, "target", mask_key="F")
+    assert old.neg_key == "F" and "F" in old.annotation_keys
+    with pytest.raises(ValueError, match="prior_stddev"):
+        bayesian_lenet(prior_stddev=0.0)
+    with pytest.raises(ValueError, match="bn_epsilon"):
+        bayesian_alexnet_bn(input_shape=(32, 32, 3), width=0.125, fc_units=32, stem="small", bn_epsilon=0.0)
+    with pytest.raises(ValueError, match="width"):
+        bayesian_alexnet_bn(input_shape=(32, 32, 3), width=float("nan"), stem="small")
+
+
+def keras_egl_terms():
+    import keras_egl.terms
+
+    return keras_egl.terms
+
+
+def test_extra_terms_join_the_elbo_and_are_logged():
+    net = _tiny(10)
+    gradia = keras_egl_terms().get("gradia", weight=0.5)
+    model = _compiled(net, terms=[gradia], feedback_weight=0.01)
+    x, y, F = _data(8)
+    pos = 1.0 - F  # object = everything but the rejected corner, on the annotated half
+    pos[4:] = 0
+    h = model.fit({"x": x, "neg_mask": F, "pos_mask": pos}, y, batch_size=8, epochs=1, verbose=0).history
+    assert np.isfinite(h["gradia_loss"][0]) and h["gradia_loss"][0] > 0 and h["feedback_loss"][0] > 0
+    np.testing.assert_allclose(h["loss"][0], h["task_loss"][0] + h["regularization_loss"][0]
+                               + 0.01 * h["feedback_loss"][0] + 0.5 * h["gradia_loss"][0], rtol=1e-5)
+    # the term's annotation keys are accepted; without them it is 0
+    h = model.fit({"x": x, "neg_mask": F}, y, batch_size=8, epochs=1, verbose=0).history
+    assert h["feedback_loss"][0] > 0 and np.isfinite(h["gradia_loss"][0])
+    h = model.fit(x, y, batch_size=8, epochs=1, verbose=0).history
+    assert h["gradia_loss"][0] == 0 and h["feedback_loss"][0] == 0
+    res = model.evaluate({"x": x, "neg_mask": F, "pos_mask": pos}, y, verbose=0, return_dict=True)
+    assert res["gradia_loss"] > 0
+    clone = BayesianFeedbackModel.from_config(model.get_config())
+    assert [t.name for t in clone.terms] == ["gradia_loss"] and clone.terms[0].weight == 0.5
+
+
+def test_explain_defaults_to_mean_weight_grad_cam_with_mc_option():
+    from keras_egl.explain.explainers import GradCAM
+    from keras_egl.metrics.explanation import AttributionOverlap
+
+    net = _tiny(11)
+    model = _compiled(net, explanation_metrics=[(AttributionOverlap(name="overlap"), "neg_mask")])
+    x, y, F = _data(8)
+    assert isinstance(model.explainer_object, GradCAM) and model.explained_layer == "target"
+    a, b = model.explain(x).numpy(), model.explain(x).numpy()
+    np.testing.assert_array_equal(a, b)  # deterministic: mean weights
+    assert a.shape == (8, 6, 6) and np.all(np.isfinite(a))
+    with mean_weights(net):
+        _, ctx = model.forward({"x": x})
+        ref = GradCAM()(ctx).numpy()
+    np.testing.assert_allclose(a, ref, rtol=1e-5, atol=1e-6)
+    # the layers are back in sampling mode
+    assert all(float(l._mean_mode.numpy()) == 0.0 for l in (net.get_layer("target"), net.get_layer("out")))
+    mc = model.explain(x, mc_samples=3).numpy()
+    assert mc.shape == a.shape and np.all(np.isfinite(mc)) and not np.allclose(mc, a)
+    # evaluation-time metrics use the same maps (graph mode)
+    res = model.evaluate({"x": x, "neg_mask": F}, y, verbose=0, return_dict=True)
+    assert np.isfinite(res["overlap"])
+    h = model.fit({"x": x, "neg_mask": F}, y, epochs=1, verbose=0).history
+    assert "overlap" not in h
+    assert all(float(l._mean_mode.numpy()) == 0.0 for l in (net.get_layer("target"), net.get_layer("out")))
+
+
+def test_config_round_trips_explainer_keys_and_metrics():
+    from keras_egl.explain.explainers import GradCAM
+    from keras_egl.metrics.explanation import AttributionOverlap
+
+    net = _tiny(12)
+    model = BayesianFeedbackModel(net, "target", n_train=20, explain_mc_samples=2, explainer=GradCAM(relu=False),
+                                  neg_key="rejected", pos_key=None, flag_key="flag", derive="error",
+                                  explanation_metrics=[(AttributionOverlap(name="ov"), "rejected")],
+                                  extra_keys=("ids",))
+    cfg = model.get_config()
+    clone = BayesianFeedbackModel.from_config(cfg)
+    assert clone.get_config() == cfg
+    assert clone.explain_mc_samples == 2 and clone.explainer_object.relu is False
+    assert (clone.neg_key, clone.pos_key, clone.flag_key, clone.derive) == ("rejected", None, "flag", "error")
+    assert set(clone.annotation_keys) >= {"rejected", "flag"} and "pos_mask" not in clone.annotation_keys
+
+
+def test_export_explain_signature_gives_the_mean_weight_maps(tmp_path):
+    from keras_egl.models.export import export_saved_model
+
+    model = _compiled(_tiny(13))
+    x, _, _ = _data(8)
+    export_saved_model(model, tmp_path / "bnn")
+    loaded = tf.saved_model.load(str(tmp_path / "bnn"))
+    maps = loaded.signatures["explain"](x=tf.constant(x))["maps"].numpy()
+    np.testing.assert_allclose(maps, model.explain(x).numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(maps, loaded.signatures["explain"](x=tf.constant(x))["maps"].numpy())
+    assert loaded.signatures["serving_default"](x=tf.constant(x))["outputs"].shape == (8, 4)
