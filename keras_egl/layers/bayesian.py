@@ -117,6 +117,11 @@ def _deserialize_fn(cfg):
 # --------------------------------------------------------------------------- base layer
 
 
+def _master(variable):
+    """The float32 master variable behind a mixed-precision AutoCastVariable (else itself)."""
+    return getattr(variable, "_variable", variable)
+
+
 class _LRTLayer(keras.layers.Layer):
     """Shared machinery of the LRT layers (weights, KL, modes, moments, clamping)."""
 
@@ -126,6 +131,17 @@ class _LRTLayer(keras.layers.Layer):
                  kernel_mu_initializer="he_uniform", bias_mu_initializer="zeros", kl_weight=None,
                  posterior_fn=None, prior_fn=None, divergence_fn=None, min_stddev=1e-6,
                  sigma_epsilon=1e-8, seed=None, **kwargs):
+        # LRT layers compute in float32 under any mixed-precision policy: the
+        # variance path (σ² ≈ 1e-4 at the default ρ, and the evidence's
+        # ∂/∂σ ∝ μ²/σ³) overflows float16 in the backward pass, so loss scaling
+        # would skip every update. Neighbouring layers keep the policy.
+        policy = kwargs.get("dtype")
+        name = getattr(policy, "name", policy) if not isinstance(policy, dict) else \
+            policy.get("config", {}).get("name")
+        if policy is None:
+            name = keras.mixed_precision.global_policy().name
+        if isinstance(name, str) and name.startswith("mixed_"):
+            kwargs["dtype"] = "float32"
         super().__init__(**kwargs)
         prior_stddev = check_float(prior_stddev, "prior_stddev", low=0.0, low_inclusive=False)
         posterior_rho_init = check_float(posterior_rho_init, "posterior_rho_init")
@@ -223,13 +239,19 @@ class _LRTLayer(keras.layers.Layer):
         return fn(dtype, shape)
 
     def kl_divergence(self):
-        """Unscaled ``KL(q(w) ‖ p(w))`` summed over kernel and bias."""
+        """Unscaled ``KL(q(w) ‖ p(w))`` summed over kernel and bias, in the variables' dtype.
+
+        Under a mixed-precision policy the layer's call reads its variables cast
+        to float16; the KL of a whole layer easily exceeds float16's range
+        (and its loss-scaled gradient always does), so it is computed from the
+        float32 variables themselves.
+        """
         div = self.divergence_fn or default_divergence_fn
-        kl = div(self._posterior(self.kernel_mu, self.kernel_sigma),
-                 self._prior(self.kernel_mu.dtype, self.kernel_mu.shape), None)
+        mu = _master(self.kernel_mu)
+        kl = div(self._posterior(mu, self._sigma(_master(self.kernel_rho))), self._prior(mu.dtype, mu.shape), None)
         if self.use_bias:
-            kl += div(self._posterior(self.bias_mu, self.bias_sigma),
-                      self._prior(self.bias_mu.dtype, self.bias_mu.shape), None)
+            b = _master(self.bias_mu)
+            kl += div(self._posterior(b, self._sigma(_master(self.bias_rho))), self._prior(b.dtype, b.shape), None)
         return kl
 
     def _scaled_kl(self, training=None):
@@ -242,6 +264,7 @@ class _LRTLayer(keras.layers.Layer):
                 f"BayesianLayer {self.name!r}: `kl_weight` is not set for the data size; the KL is "
                 "added unscaled (weight 1). Set it to 1/n_train (e.g. BayesianFeedbackModel(n_train=...) "
                 "or keras_egl.layers.bayesian.set_kl_weight(model, 1/n)).", stacklevel=3)
+        w = _master(w)
         w = tf.where(w < 0, tf.ones_like(w), w)
         return w * self.kl_divergence()
 

@@ -400,7 +400,8 @@ class BayesianFeedbackModel(ExplanationGuidedModel):
         if flagged is None:
             fb = tf.zeros(tf.shape(logits)[:1], logits.dtype)
         else:
-            fb = feedback_evidence_nll(moments["mean"], moments["stddev"], flagged, self.feedback_reduction)
+            fb = feedback_evidence_nll(tf.cast(moments["mean"], tf.float32), tf.cast(moments["stddev"], tf.float32),
+                                       flagged, self.feedback_reduction)
         return logits, fb
 
     def call(self, inputs, training=None):
@@ -428,9 +429,10 @@ class BayesianFeedbackModel(ExplanationGuidedModel):
                                              regularization_losses=None)
         else:
             task_scaled = self.compiled_loss(y, reduced, sample_weight, regularization_losses=None)
-        task = task_scaled * n_rep
-        reg = tf.add_n(self.losses) if self.losses else tf.constant(0.0)
-        fb_mean = tf.reduce_mean(fb)
+        # Losses in float32 under mixed precision (the KL and the evidence overflow float16).
+        task = tf.cast(task_scaled, tf.float32) * n_rep
+        reg = tf.add_n([tf.cast(l, tf.float32) for l in self.losses]) if self.losses else tf.constant(0.0)
+        fb_mean = tf.reduce_mean(tf.cast(fb, tf.float32))
         total = task + reg + self.feedback_weight * fb_mean
         values = {}
         if self.terms:
