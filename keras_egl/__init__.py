@@ -3,3 +3,21 @@
 from keras_egl._keras import keras, tf  # noqa: F401  (must come first: binds Keras 2)
 
 __version__ = "0.1.0"
+
+
+def _register_serializables():
+    # Saved models name their classes "keras_egl>Class"; Keras finds them only
+    # if the defining module was imported. Import every term, explainer and
+    # model module now, so `import keras_egl; keras.models.load_model(path)`
+    # works in a fresh process (~1 s; Spektral stays unimported until used).
+    import importlib
+
+    for name in ("terms.rrr", "terms.feedback", "terms.gradia", "terms.haics", "terms.res", "terms.gnes",
+                 "explain.explainers", "metrics.explanation", "models.base", "models.rrr", "models.gradia",
+                 "models.haics", "models.res", "models.bayesian", "models.gnes", "layers.bayesian",
+                 "layers.imputation"):
+        importlib.import_module(f"keras_egl.{name}")
+
+
+_register_serializables()
+

@@ -413,6 +413,15 @@ class ExplanationGuidedModel(keras.Model):
             ms += self.compiled_loss.metrics
         return ms
 
+    def serving_outputs(self, x):
+        """What the exported ``serving_default`` signature returns for model input ``x``.
+
+        The backbone's outputs in inference mode (``model.predict`` of the
+        wrapper gives the same); models whose prediction is not one pass
+        (the Bayesian model) override it with a documented deterministic choice.
+        """
+        return self.model(x, training=False)
+
     # ----------------------------------------------------------- explaining
     @property
     def explainer_object(self):

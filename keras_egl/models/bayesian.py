@@ -411,6 +411,17 @@ class BayesianFeedbackModel(ExplanationGuidedModel):
         m = self.eval_mc_samples
         return reduce_predictions(self.model(_tile(x, m), training=False), m, self.predictive_reduction)
 
+    def serving_outputs(self, x):
+        """The exported prediction: one pass of the mean-weight network (deterministic).
+
+        ``predict`` returns the MC predictive (``eval_mc_samples`` stochastic
+        passes), which differs between calls; a SavedModel's
+        ``serving_default`` returns this instead, documented in
+        ``keras_egl.models.export``.
+        """
+        with _weight_mode(self.model, mean=True):
+            return self.model(x, training=False)
+
     # ------------------------------------------------------------------ steps
     def _elbo(self, inputs, y, sample_weight, training):
         x, annotations = self.split_inputs(inputs)

@@ -2,9 +2,12 @@
 
 ``export_saved_model(egl_model, path)`` writes a TensorFlow SavedModel with
 
-* ``serving_default``: ``{"outputs": model(x)}`` (logits or probabilities, as
-  the wrapped model returns them; ``"probabilities"`` too when the model
-  outputs logits);
+* ``serving_default``: ``{"outputs": egl_model.serving_outputs(x)}`` — the
+  wrapped model's outputs (logits or probabilities, as it returns them;
+  ``"probabilities"`` too when it outputs logits). For a
+  ``BayesianFeedbackModel`` this is the deterministic mean-weight pass (a
+  served model should not answer the same request differently twice; the MC
+  predictive mean of ``predict`` is stochastic);
 * ``explain``: ``{"maps": egl_model.explain(x), "outputs": ...}`` — the
   method's explanation maps from the same forward pass.
 
@@ -76,7 +79,7 @@ def export_saved_model(egl_model, path, input_signature=None):
 
     @tf.function(input_signature=specs)
     def serve(*args):
-        return _outputs(egl_model.model(_model_input(args), training=False))
+        return _outputs(egl_model.serving_outputs(_model_input(args)))
 
     @tf.function(input_signature=specs)
     def explain(*args):

@@ -1,0 +1,106 @@
+"""Every method's model: `.keras` reload in a fresh process keeps the optimizer's
+iteration count and slots, the explainer and the explanation metrics; a SavedModel
+loaded without keras_egl serves `serving_outputs` (= predict; Bayesian: the
+mean-weight pass) and `explain` equal to the model's."""
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from keras_egl import keras, terms
+from keras_egl.explain.explainers import GradCAM
+from keras_egl.metrics.explanation import ExplanationIoU
+from keras_egl.models.base import ExplanationGuidedModel
+from keras_egl.models.export import export_saved_model
+from keras_egl.testing import annotated_batch, small_cnn
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _builders():
+    from keras_egl.layers.bayesian import to_bayesian
+    from keras_egl.models.bayesian import BayesianFeedbackModel
+    from keras_egl.models.gradia import GRADIAModel
+    from keras_egl.models.haics import HAICSModel
+    from keras_egl.models.res import RESModel
+    from keras_egl.models.rrr import RightForRightReasons
+
+    common = dict(explainer=GradCAM(relu=False), explanation_metrics=[ExplanationIoU(0.5, name="iou50")])
+    return {
+        "egl_feedback": lambda: ExplanationGuidedModel(small_cnn(seed=0), terms=[terms.get("feedback")],
+                                                       explained_layer="conv2", **common),
+        "rrr": lambda: RightForRightReasons(small_cnn(seed=0), lambda1=1.0, explained_layer="conv2", **common),
+        "gradia": lambda: GRADIAModel(small_cnn(seed=0), "conv2", **common),
+        "haics": lambda: HAICSModel(small_cnn(seed=0), "conv2", **common),
+        "res_l": lambda: RESModel(small_cnn(seed=0), "conv2", preset="RES-L", **common),
+        "bayesian": lambda: BayesianFeedbackModel(to_bayesian(small_cnn(seed=0), seed=0), target_layer="conv2",
+                                                  n_train=12, **common),
+    }
+
+
+NAMES = list(_builders())
+
+
+def _run(code):
+    res = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
+                         timeout=600, cwd=str(ROOT))
+    assert res.returncode == 0, res.stderr[:1500]
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", NAMES)
+def test_keras_file_reloads_with_optimizer_explainer_and_metrics(name, tmp_path):
+    inputs, y = annotated_batch(n=12, seed=7)
+    inputs.pop("reasonability")
+    model = _builders()[name]()
+    model.compile(keras.optimizers.Adam(1e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(inputs, y, batch_size=6, epochs=2, verbose=0)
+    path = tmp_path / "m.keras"
+    model.save(path)
+    slots = [float(np.abs(v.numpy()).sum()) for v in model.optimizer.variables()]
+    got = _run(f"""
+        import json, numpy as np, keras_egl
+        from keras_egl import keras
+        m = keras.models.load_model({str(path)!r})
+        print(json.dumps({{"iterations": int(m.optimizer.iterations),
+                          "slots": [float(np.abs(v.numpy()).sum()) for v in m.optimizer.variables()],
+                          "explainer": m.explainer_object.get_config(),
+                          "metrics": [s[0].name for s in m._state.metric_specs]}}))
+    """)
+    assert got["iterations"] == 4
+    np.testing.assert_allclose(got["slots"], slots, rtol=1e-6)
+    assert got["explainer"]["relu"] is False
+    assert got["metrics"] == ["iou50"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", NAMES)
+def test_saved_model_serves_and_explains_without_keras_egl(name, tmp_path):
+    inputs, y = annotated_batch(n=6, seed=8)
+    model = _builders()[name]()
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    x = inputs["x"]
+    export_saved_model(model, tmp_path / "sm")
+    np.save(tmp_path / "x.npy", x)
+    expected = model.serving_outputs(x).numpy()
+    if name != "bayesian":
+        np.testing.assert_allclose(expected, model.predict(x, verbose=0), atol=1e-5)
+    maps = model.explain(x).numpy()
+    got = _run(f"""
+        import json, sys, numpy as np, tensorflow as tf
+        m = tf.saved_model.load({str(tmp_path / 'sm')!r})
+        x = tf.constant(np.load({str(tmp_path / 'x.npy')!r}))
+        out = m.signatures["serving_default"](x=x)["outputs"].numpy()
+        ex = m.signatures["explain"](x=x)["maps"].numpy()
+        print(json.dumps({{"out": out.tolist(), "maps": ex.tolist(),
+                          "keras_egl_loaded": any(k.startswith("keras_egl") for k in sys.modules)}}))
+    """)
+    assert got["keras_egl_loaded"] is False
+    np.testing.assert_allclose(np.array(got["out"]), expected, atol=1e-5)
+    np.testing.assert_allclose(np.array(got["maps"]), maps, atol=1e-5)
