@@ -18,6 +18,12 @@ import pytest
 
 WORKER = Path(__file__).with_name("_worker.py")
 STOCHASTIC = {"bayesian"}  # LRT noise differs per replica: compared across workers only
+# Losses normalised over the whole batch (HAICS: mean over the batch's annotated
+# pixels; RES: a batch-scope adaptive threshold) are computed per replica, so a
+# data-parallel run optimises a slightly different objective than one process on
+# the global batch. Weights are still identical across workers; their logs are
+# checked against one process within 25 % (a doubled log would be 100 % off).
+BATCH_NORMALISED = {"haics", "res_l"}
 
 
 def _free_ports(n):
@@ -63,13 +69,15 @@ def test_two_workers_match_each_other_and_one_process(tmp_path):
     assert set(logs[0]) == set(logs[2])
     for key in w[0].files:
         np.testing.assert_array_equal(w[0][key], w[1][key], err_msg=f"workers differ: {key}")
-        if key.split("/")[0] not in STOCHASTIC:
+        if key.split("/")[0] not in STOCHASTIC | BATCH_NORMALISED:
             np.testing.assert_allclose(w[0][key], w[2][key], rtol=1e-4, atol=1e-5,
                                        err_msg=f"multi-worker != single process: {key}")
     for name in logs[0]:
         assert logs[0][name] == logs[1][name], name
         if name in STOCHASTIC:
+            assert all(np.all(np.isfinite(v)) for v in logs[0][name].values()), name
             continue
+        rtol = 0.25 if name in BATCH_NORMALISED else 1e-4
         for k, v in logs[2][name].items():
-            np.testing.assert_allclose(logs[0][name][k], v, rtol=1e-4, atol=1e-5,
+            np.testing.assert_allclose(logs[0][name][k], v, rtol=rtol, atol=1e-5,
                                        err_msg=f"{name}: log {k} differs from a single process")
