@@ -12,21 +12,11 @@ without bfloat16/float16 units are expected to be slower, not faster.
 import numpy as np
 
 from benchmarks._timing import interleaved_ratio
+from benchmarks.bench_core import _cnn
 from keras_egl import keras, terms, tf
 from keras_egl.models.base import ExplanationGuidedModel
 
 TITLE = "mixed precision step vs float32 step (RRR and GRADIA terms, small CNN)"
-
-
-def _cnn():
-    inp = keras.Input((32, 32, 3))
-    h = keras.layers.Conv2D(32, 3, padding="same", activation="relu")(inp)
-    h = keras.layers.MaxPooling2D()(h)
-    h = keras.layers.Conv2D(64, 3, padding="same", activation="relu")(h)
-    h = keras.layers.MaxPooling2D()(h)
-    h = keras.layers.Conv2D(64, 3, padding="same", activation="relu", name="last_conv")(h)
-    h = keras.layers.GlobalAveragePooling2D()(h)
-    return keras.Model(inp, keras.layers.Dense(10, dtype="float32")(h))
 
 
 def _step(policy, term, data):

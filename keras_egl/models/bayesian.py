@@ -46,7 +46,7 @@ from keras_egl.losses.feedback import (REDUCTIONS, feedback_evidence_nll, feedba
                                        resolve_feedback_weight)
 from keras_egl.models.base import ExplanationGuidedModel, _assert_finite, _replica_count
 from keras_egl.terms.core import HAS_ANNOTATION, NEG_MASK, POS_MASK, ExplanationContext, check_derive
-from keras_egl.validation import (check_bool, check_choice, check_float, check_non_negative,
+from keras_egl.validation import (check_bool, check_choice, check_float, check_key, check_non_negative,
                                   check_positive_int)
 
 __all__ = ["BayesianFeedbackModel", "bayesian_lenet", "bayesian_alexnet_bn", "reduce_predictions",
@@ -92,14 +92,6 @@ def _check_feedback_weight(weight):
         return resolve_feedback_weight(weight)  # ValueError listing the presets
     return check_non_negative(weight, "feedback_weight")
 
-
-def _check_key(value, name, allow_none=False):
-    if value is None and allow_none:
-        return None
-    if not isinstance(value, str) or not value:
-        raise TypeError(f"`{name}` must be a non-empty string{' or None' if allow_none else ''}; "
-                        f"got {value!r}.")
-    return value
 
 
 @contextlib.contextmanager
@@ -264,9 +256,9 @@ class BayesianFeedbackModel(ExplanationGuidedModel):
         weight = _check_feedback_weight(feedback_weight)
         gradient_filter = check_bool(gradient_filter, "gradient_filter")
         clamp = check_bool(clamp, "clamp")
-        neg_key = _check_key(neg_key, "neg_key")
-        pos_key = _check_key(pos_key, "pos_key", allow_none=True)
-        flag_key = _check_key(flag_key, "flag_key", allow_none=True)
+        neg_key = check_key(neg_key, "neg_key")
+        pos_key = check_key(pos_key, "pos_key", optional=True)
+        flag_key = check_key(flag_key, "flag_key", optional=True)
         derive = check_derive(derive)
         keys = [k for k in (input_key, neg_key, pos_key, flag_key) if k is not None]
         if len(set(keys)) != len(keys):
