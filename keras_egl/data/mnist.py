@@ -47,13 +47,19 @@ def read_idx(path):
     """Read an IDX file (optionally gzipped) into a numpy array."""
     path = Path(path)
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as fh:
-        data = fh.read()
+    try:
+        with opener(path, "rb") as fh:
+            data = fh.read()
+    except (gzip.BadGzipFile, EOFError) as exc:
+        raise ValueError(f"{path} is not a readable gzip file: {exc}") from None
     if len(data) < 4 or data[0] != 0 or data[1] != 0:
         raise ValueError(f"{path} is not an IDX file (bad magic number).")
     dtype_code, ndim = data[2], data[3]
     if dtype_code not in _IDX_DTYPES:
         raise ValueError(f"{path}: unknown IDX data type 0x{dtype_code:02x}.")
+    if len(data) < 4 + 4 * ndim:
+        raise ValueError(f"{path}: truncated IDX header ({ndim} dimensions need {4 + 4 * ndim} bytes, "
+                         f"found {len(data)}).")
     shape = struct.unpack(">" + "I" * ndim, data[4:4 + 4 * ndim])
     arr = np.frombuffer(data, dtype=_IDX_DTYPES[dtype_code], offset=4 + 4 * ndim)
     if arr.size != int(np.prod(shape)):
@@ -82,6 +88,10 @@ def load_mnist_like(path, npz_name="mnist.npz", what="MNIST"):
       FileNotFoundError: naming ``path`` and the files looked for.
       ValueError: an ``.npz`` without the four arrays.
     """
+    if not isinstance(path, (str, Path)) and not hasattr(path, "__fspath__"):
+        raise TypeError(f"`path` must be a file or directory path; got {type(path).__name__}.")
+    if not isinstance(npz_name, str):
+        raise TypeError(f"`npz_name` must be a file name (str); got {type(npz_name).__name__}.")
     path = Path(path).expanduser()
     npz = path if (path.suffix == ".npz") else path / npz_name
     if npz.is_file():

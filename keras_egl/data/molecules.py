@@ -35,12 +35,14 @@ with human masks on 10 % of the training graphs and all test graphs.
 import dataclasses
 import importlib.util
 import json
+import numbers
 import os
 from typing import List, Optional
 
 import numpy as np
 
 from keras_egl.layers.graph import check_adjacency, gcn_normalize
+from keras_egl.validation import check_bool, check_float, check_positive_int
 
 __all__ = [
     "ATOM_SYMBOLS", "N_ATOM_FEATURES", "GraphSample", "atom_features", "mol_to_graph",
@@ -149,8 +151,18 @@ def featurize_smiles(smiles, labels, annotator=None, min_atoms=1, max_atoms=None
     """
     from rdkit import Chem, RDLogger
 
+    if isinstance(smiles, str) or not hasattr(smiles, "__len__"):
+        raise TypeError(f"`smiles` must be a sequence of SMILES strings; received {type(smiles).__name__}.")
     if len(smiles) != len(labels):
         raise ValueError(f"`smiles` and `labels` differ in length: {len(smiles)} vs {len(labels)}.")
+    lab = np.asarray(labels)
+    if lab.size and (lab.dtype.kind not in "biuf" or not np.all(np.isfinite(lab.astype(float)))
+                     or not np.all(lab == np.round(lab))):
+        raise ValueError(f"`labels` must be whole-number class labels; received values such as "
+                         f"{lab.ravel()[:3].tolist()}.")
+    min_atoms = check_positive_int(min_atoms, "min_atoms", minimum=0)
+    if max_atoms is not None and check_positive_int(max_atoms, "max_atoms", minimum=0) < min_atoms:
+        raise ValueError(f"`max_atoms` must be >= `min_atoms` ({min_atoms}); received {max_atoms}.")
     RDLogger.DisableLog("rdApp.*")
     graphs, kept, skipped = [], [], {"unparsable": 0, "too_small": 0, "too_large": 0}
     try:
@@ -186,8 +198,12 @@ def bemis_murcko_scaffold(smiles, include_chirality=False):
 
 
 def _check_fracs(frac):
+    if isinstance(frac, str) or not isinstance(frac, (list, tuple, np.ndarray)):
+        raise TypeError(f"`frac` must be three fractions (train, valid, test); received {frac!r}.")
+    if not all(isinstance(f, numbers.Real) and not isinstance(f, (bool, np.bool_)) for f in frac):
+        raise TypeError(f"`frac` must hold three numbers (train, valid, test); received {frac!r}.")
     frac = tuple(float(f) for f in frac)
-    if len(frac) != 3 or min(frac) < 0 or abs(sum(frac) - 1.0) > 1e-6:
+    if len(frac) != 3 or not all(np.isfinite(frac)) or min(frac) < 0 or abs(sum(frac) - 1.0) > 1e-6:
         raise ValueError(f"`frac` must be three non-negative fractions summing to 1; received {frac}.")
     return frac
 
@@ -201,9 +217,17 @@ def scaffold_split(smiles, frac=(0.8, 0.1, 0.1)):
     between splits. Returns three sorted int index arrays.
     """
     frac = _check_fracs(frac)
+    if isinstance(smiles, str) or not hasattr(smiles, "__iter__"):
+        raise TypeError(f"`smiles` must be a sequence of SMILES strings; received {type(smiles).__name__}.")
     groups = {}
     for i, s in enumerate(smiles):
-        groups.setdefault(bemis_murcko_scaffold(s), []).append(i)
+        try:
+            if not isinstance(s, str) or not s:
+                raise ValueError("not a SMILES string")
+            key = bemis_murcko_scaffold(s)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"`smiles`[{i}] = {s!r} cannot be parsed by RDKit ({exc}).") from None
+        groups.setdefault(key, []).append(i)
     sets = sorted(groups.values(), key=lambda g: (len(g), -g[0]), reverse=True)
     n = len(smiles)
     train, valid, test = [], [], []
@@ -222,7 +246,8 @@ def scaffold_split(smiles, frac=(0.8, 0.1, 0.1)):
 def random_split(n, frac=(0.8, 0.1, 0.1), seed=0):
     """Seeded random split of ``range(n)`` into three sorted index arrays."""
     frac = _check_fracs(frac)
-    perm = np.random.default_rng(seed).permutation(int(n))
+    n = check_positive_int(n, "n", minimum=0)
+    perm = np.random.default_rng(seed).permutation(n)
     a = int(round(frac[0] * n))
     b = int(round((frac[0] + frac[1]) * n))
     return tuple(np.sort(p) for p in (perm[:a], perm[a:b], perm[b:]))
@@ -450,12 +475,15 @@ class RuleAnnotator:
     def __init__(self, categories=RULE_CATEGORIES, polar_threshold=0.4, conjugated_aromatic=False):
         from rdkit import Chem
 
+        if isinstance(categories, str) or not isinstance(categories, (list, tuple)):
+            raise TypeError(f"`categories` must be a list/tuple of rule names from {RULE_CATEGORIES}; received "
+                            f"{categories!r}.")
         bad = [c for c in categories if c not in RULE_CATEGORIES]
         if bad:
             raise ValueError(f"`categories` must be a subset of {RULE_CATEGORIES}; received unknown {bad}.")
         self.categories = tuple(categories)
-        self.polar_threshold = float(polar_threshold)
-        self.conjugated_aromatic = bool(conjugated_aromatic)
+        self.polar_threshold = check_float(polar_threshold, "polar_threshold", low=0.0)
+        self.conjugated_aromatic = check_bool(conjugated_aromatic, "conjugated_aromatic")
         pats = {}
         if "functional_groups" in self.categories:
             pats.update(FUNCTIONAL_GROUPS)
@@ -506,11 +534,19 @@ def assign_annotations(graphs, train_idx, test_idx=(), fraction=0.1, seed=0):
     Sets ``GraphSample.has_annotation`` in place (graphs without masks are
     never flagged) and returns the flagged training indices.
     """
-    if not 0.0 <= float(fraction) <= 1.0:
-        raise ValueError(f"`fraction` must be in [0, 1]; received {fraction!r}.")
+    fraction = check_float(fraction, "fraction", low=0.0, high=1.0)
+    idx = {}
+    for name, ids in (("train_idx", train_idx), ("test_idx", test_idx)):
+        arr = np.asarray(ids).ravel()
+        if arr.size and (arr.dtype.kind not in "iu"):
+            raise TypeError(f"`{name}` must be integer graph indices; received dtype {arr.dtype}.")
+        if arr.size and (arr.min() < 0 or arr.max() >= len(graphs)):
+            raise ValueError(f"`{name}` must be indices in [0, {len(graphs)}); received min {arr.min()}, "
+                             f"max {arr.max()}.")
+        idx[name] = arr.astype(int)
     for g in graphs:
         g.has_annotation = False
-    train_idx = np.asarray(train_idx, int)
+    train_idx = idx["train_idx"]
     k = int(round(float(fraction) * len(train_idx)))
     chosen = np.sort(np.random.default_rng(seed).choice(train_idx, size=k, replace=False)) if k else np.zeros(0, int)
     for i in list(chosen) + list(test_idx):
@@ -536,6 +572,18 @@ def make_scene_graphs(n_per_class=1000, n_types=20, feature_dim=32, n_distractor
     Returns a list of :class:`GraphSample` (labels 0/1, masks filled,
     ``has_annotation`` False).
     """
+    n_per_class = check_positive_int(n_per_class, "n_per_class", minimum=0)
+    n_types = check_positive_int(n_types, "n_types")
+    feature_dim = check_positive_int(feature_dim, "feature_dim")
+    motif_size = check_positive_int(motif_size, "motif_size", minimum=2)
+    if not isinstance(n_distractors, (tuple, list)) or len(n_distractors) != 2 or not all(
+            isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in n_distractors) \
+            or n_distractors[0] < 0 or n_distractors[1] < n_distractors[0]:
+        raise ValueError(f"`n_distractors` must be an inclusive (min, max) pair of ints with 0 <= min <= max; "
+                         f"received {n_distractors!r}.")
+    check_float(noise, "noise", low=0.0)
+    check_float(distractor_edge_p, "distractor_edge_p", low=0.0, high=1.0)
+    check_float(label_noise, "label_noise", low=0.0, high=1.0)
     rng = np.random.default_rng(seed)
     if n_types < 2 * motif_size:
         raise ValueError(f"`n_types` must be >= 2*motif_size={2 * motif_size}; received {n_types}.")
@@ -582,6 +630,15 @@ def pad_batch(graphs, n_layers=3, n_nodes=None):
     """
     if not graphs:
         raise ValueError("`graphs` is empty.")
+    bad = [type(g).__name__ for g in graphs if not isinstance(g, GraphSample)]
+    if bad:
+        raise TypeError(f"`graphs` must hold GraphSample objects; received {bad[:3]}.")
+    n_layers = check_positive_int(n_layers, "n_layers")
+    if n_nodes is not None:
+        n_nodes = check_positive_int(n_nodes, "n_nodes")
+        largest = max(g.n_nodes for g in graphs)
+        if n_nodes < largest:
+            raise ValueError(f"`n_nodes`={n_nodes} is smaller than the largest graph ({largest} nodes).")
     b = len(graphs)
     n = max(g.n_nodes for g in graphs) if n_nodes is None else int(n_nodes)
     f = graphs[0].x.shape[1]
@@ -642,8 +699,13 @@ def graph_dataset(graphs, batch_size=32, n_layers=3, shuffle=True, seed=0, bucke
 
     if not graphs:
         raise ValueError("`graphs` is empty.")
-    if int(batch_size) < 1:
+    batch_size = check_positive_int(batch_size, "batch_size", minimum=0)
+    if batch_size < 1:
         raise ValueError(f"`batch_size` must be >= 1; received {batch_size!r}.")
+    n_layers = check_positive_int(n_layers, "n_layers")
+    bucket = check_positive_int(bucket, "bucket")
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"`seed` must be an int; received {type(seed).__name__} {seed!r}.")
     for g in graphs:
         g.normalized()
     f = graphs[0].x.shape[1]

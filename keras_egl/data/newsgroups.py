@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from keras_egl.validation import check_bool, check_positive_int
+
 __all__ = ["CATEGORIES", "newsgroups_texts", "newsgroups_tfidf"]
 
 CATEGORIES = ("alt.atheism", "soc.religion.christian")
@@ -29,6 +31,15 @@ def _read_raw(root, split, categories):
     return texts, np.asarray(labels, np.int64)
 
 
+def _check_categories(categories):
+    if isinstance(categories, str) or not isinstance(categories, (list, tuple)) or \
+            not all(isinstance(c, str) for c in categories):
+        raise TypeError(f"`categories` must be a list of newsgroup names; received {categories!r}.")
+    if len(categories) < 2 or len(set(categories)) != len(categories):
+        raise ValueError(f"`categories` must name at least two distinct newsgroups (one class each); "
+                         f"received {categories!r}.")
+
+
 def newsgroups_texts(path, categories=CATEGORIES):
     """``(train_texts, y, test_texts, yt)`` from the local copy at ``path``.
 
@@ -38,6 +49,7 @@ def newsgroups_texts(path, categories=CATEGORIES):
     if path is None:
         raise FileNotFoundError("20 Newsgroups needs a local copy: pass `path` (e.g. --data-dir); "
                                 "nothing is downloaded.")
+    _check_categories(categories)
     root = Path(path).expanduser()
     if (root / "20news-bydate-train").is_dir() and (root / "20news-bydate-test").is_dir():
         tr, y = _read_raw(root, "train", categories)
@@ -64,8 +76,10 @@ def newsgroups_tfidf(path, categories=CATEGORIES, max_features=5000, lowercase=F
     """TF-IDF features ``(X, y, Xt, yt, vectorizer)`` (dense float32) of the local copy."""
     from sklearn.feature_extraction.text import TfidfVectorizer
 
+    max_features = check_positive_int(max_features, "max_features")
+    lowercase = check_bool(lowercase, "lowercase")
     tr, y, te, yt = newsgroups_texts(path, categories)
-    vec = TfidfVectorizer(lowercase=lowercase, max_features=int(max_features))
+    vec = TfidfVectorizer(lowercase=lowercase, max_features=max_features)
     X = vec.fit_transform(tr).toarray().astype(np.float32)
     Xt = vec.transform(te).toarray().astype(np.float32)
     return X, y, Xt, yt, vec

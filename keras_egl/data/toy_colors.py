@@ -23,7 +23,11 @@ Scores (:func:`rule_scores`): the fraction of the largest-gradient mask
 averaged over examples.
 """
 
+import numbers
+
 import numpy as np
+
+from keras_egl.validation import check_float, check_positive_int
 
 __all__ = ["COLORS", "SHAPE", "CORNERS", "TOP_MIDDLE", "toy_colors", "generate_images",
            "rule1_holds", "rule2_holds", "annotation", "region_fraction", "rule_scores"]
@@ -49,11 +53,20 @@ def _has_repeat(row3):
     return (row3[:, 0] == row3[:, 1]) | (row3[:, 0] == row3[:, 2]) | (row3[:, 1] == row3[:, 2])
 
 
+def _check_seed(seed):
+    if seed is None or isinstance(seed, (np.random.SeedSequence, np.random.Generator)):
+        return seed
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral):
+        raise TypeError(f"`seed` must be an int, a SeedSequence or None; got {type(seed).__name__} {seed!r}.")
+    return seed
+
+
 def generate_images(labels, seed=None):
     """Images ``(N, 75)`` uint8 for the given 0/1 ``labels`` (see the module docstring)."""
     labels = np.asarray(labels).ravel()
     if labels.size and not np.isin(labels, (0, 1)).all():
         raise ValueError(f"`labels` must be 0/1; got values {np.unique(labels)[:10]}.")
+    _check_seed(seed)
     rng = np.random.default_rng(seed)
     n = len(labels)
     img = _random_colors(rng, (n, 5, 5))  # colour indices
@@ -94,10 +107,9 @@ def toy_colors(n=20000, n_test=None, seed=0):
     Returns:
       ``X, Xt`` uint8 ``(n, 75)``; ``y, yt`` int64 0/1.
     """
-    n = int(n)
-    n_test = n if n_test is None else int(n_test)
-    if n < 1 or n_test < 1:
-        raise ValueError(f"`n` and `n_test` must be >= 1; got {n}, {n_test}.")
+    n = check_positive_int(n, "n")
+    n_test = n if n_test is None else check_positive_int(n_test, "n_test")
+    _check_seed(seed)
     ss = np.random.SeedSequence(seed)
     s1, s2, s3, s4 = ss.spawn(4)
     y = (np.random.default_rng(s1).random(n) < 0.5).astype(np.int64)
@@ -135,7 +147,7 @@ def annotation(kind, n):
              "none": np.zeros(75, bool)}
     if kind not in masks:
         raise ValueError(f"`kind` must be one of {sorted(masks)}; got {kind!r}.")
-    return np.tile(masks[kind].astype(np.float32), (int(n), 1))
+    return np.tile(masks[kind].astype(np.float32), (check_positive_int(n, "n", minimum=0), 1))
 
 
 def region_fraction(mask2d, region2d):
@@ -159,7 +171,15 @@ def rule_scores(model, X, cutoff=0.67, target="max_prob"):
     from keras_egl.explain.gradients import input_gradients
     from keras_egl._keras import tf
 
+    from keras_egl.explain.targets import NAMED_TARGETS
+
+    cutoff = check_float(cutoff, "cutoff", low=0.0, high=1.0)
+    if isinstance(target, str) and target not in NAMED_TARGETS + ("pred",):
+        raise ValueError(f"`target` must be one of {NAMED_TARGETS + ('pred',)} or a class; got {target!r}.")
     X = np.asarray(X, dtype=np.float32)
+    if X.ndim < 2 or int(np.prod(X.shape[1:])) != 75 or len(X) == 0:
+        raise ValueError(f"`X` must be a non-empty batch of Toy Colors images (N, 75) or (N, 5, 5, 3); got shape "
+                         f"{X.shape}.")
     masks = []
     for start in range(0, len(X), 2048):
         g = input_gradients(model, tf.constant(X[start:start + 2048]), target=target,

@@ -30,7 +30,7 @@ import numpy as np
 
 from keras_egl._keras import keras, tf
 from keras_egl.explain.targets import QUANTITIES, class_weights, select_target
-from keras_egl.validation import check_pair
+from keras_egl.validation import check_bool, check_pair
 
 IG_METHODS = ("riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid", "gausslegendre")
 
@@ -260,6 +260,7 @@ def integrated_gradients(model, x, target="pred", baseline=None, steps=50, batch
       ...                                    return_convergence_delta=True)
     """
     x = _check_x(x)
+    return_convergence_delta = check_bool(return_convergence_delta, "return_convergence_delta")
     steps = _check_positive_int(steps, "steps")
     batch_size = _check_batch_size(batch_size)
     alphas, w = _ig_nodes(steps, method)
@@ -339,6 +340,7 @@ def smoothgrad(model, x, target="pred", n_samples=25, noise_level=0.15, squared=
       >>> sg = smoothgrad(model, images, target="pred", n_samples=50, seed=0)
     """
     x = _check_x(x)
+    squared = check_bool(squared, "squared")
     n_samples = _check_positive_int(n_samples, "n_samples")
     batch_size = _check_batch_size(batch_size)
     if isinstance(noise_level, bool) or not isinstance(noise_level, (int, float, np.integer, np.floating)) \

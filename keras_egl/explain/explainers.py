@@ -19,7 +19,10 @@ quantity ``InputGradient(target="max_prob")``. Like Captum's
 every caller.
 """
 
+import numpy as np
+
 from keras_egl._keras import keras, tf
+from keras_egl.explain.targets import NAMED_TARGETS
 from keras_egl.validation import check_bool, check_choice
 
 __all__ = ["GradCAM", "InputGradient", "default_explainer", "get"]
@@ -46,7 +49,7 @@ class GradCAM:
 
     def __init__(self, target="pred", relu=True, normalize="minmax", upsample="bilinear",
                  cam_weights="detached", quantity="logit"):
-        self.target = target
+        self.target = _check_target(target, ("pred", "true"))
         self.relu = check_bool(relu, "relu")
         self.normalize = check_choice(normalize, _NORMALIZE, "normalize")
         self.upsample = check_choice(upsample, _UPSAMPLE, "upsample")
@@ -85,7 +88,7 @@ class InputGradient:
     """
 
     def __init__(self, target="pred", quantity=None, reduce_channels=None):
-        self.target = target
+        self.target = _check_target(target, ("pred", "true") + NAMED_TARGETS)
         self.quantity = check_choice(quantity, (None, "logit", "prob", "log_prob"), "quantity")
         self.reduce_channels = check_choice(reduce_channels, (None, "sum_abs"), "reduce_channels")
 
@@ -107,6 +110,18 @@ class InputGradient:
         return f"InputGradient({', '.join(f'{k}={v!r}' for k, v in self.get_config().items())})"
 
 
+def _check_target(target, names):
+    """An explainer's ``target``: one of ``names`` or a class index ``>= 0``."""
+    if isinstance(target, str):
+        return check_choice(target, names, "target")
+    if isinstance(target, (bool, np.bool_)) or not isinstance(target, (int, np.integer)):
+        raise TypeError(f"`target` must be one of {names} or a class index (int >= 0); "
+                        f"got {type(target).__name__} {target!r}.")
+    if int(target) < 0:
+        raise ValueError(f"`target` class index must be >= 0; got {int(target)}.")
+    return int(target)
+
+
 def default_explainer(explained_layer):
     """The library-wide default: :class:`GradCAM` with a layer, :class:`InputGradient` without."""
     return GradCAM() if explained_layer is not None else InputGradient()
@@ -121,7 +136,15 @@ def get(identifier):
         check_choice(identifier, tuple(table), "explainer")
         return table[identifier]()
     if isinstance(identifier, dict):
-        return keras.saving.deserialize_keras_object(identifier)
+        try:
+            explainer = keras.saving.deserialize_keras_object(identifier)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"`explainer` config {identifier!r} does not describe a registered explainer: "
+                             f"{exc}") from exc
+        if not callable(explainer):
+            raise TypeError(f"`explainer` config must describe a callable ctx -> maps; got "
+                            f"{type(explainer).__name__}.")
+        return explainer
     if callable(identifier):
         return identifier
     raise TypeError(f"`explainer` must be a callable ctx -> maps, a name or a config; got {identifier!r}.")

@@ -24,9 +24,9 @@ The explanation is computed from the *same* forward pass as the outputs (see
 from keras_egl._deprecation import renamed_argument
 from keras_egl._keras import tf
 from keras_egl.explain.activations import ActivationModel
-from keras_egl.explain.masks import normalize_map
+from keras_egl.explain.masks import NORMALIZE_METHODS, normalize_map
 from keras_egl.explain.targets import select_target
-from keras_egl.validation import check_choice
+from keras_egl.validation import assert_values, check_bool, check_choice, check_pair
 
 #: Values of ``cam_weights``.
 CAM_WEIGHTS = ("detached", "second_order")
@@ -58,14 +58,19 @@ def cam_from_gradients(activations, gradients, cam_weights="detached", relu=True
     """
     check_choice(cam_weights, CAM_WEIGHTS, "cam_weights")
     check_choice(method, UPSAMPLE[1:], "method")
+    check_choice(normalize, NORMALIZE_METHODS, "normalize")
+    relu = check_bool(relu, "relu")
+    if size is not None and not (isinstance(size, (tuple, list)) and None in tuple(size)):
+        size = check_pair(size, "size")
     activations = tf.convert_to_tensor(activations)
     if activations.shape.rank is not None and activations.shape.rank < 3:
         raise ValueError("`activations` must be (batch, *spatial, channels); got shape "
                          f"{activations.shape}.")
     if gradients is None:
         raise ValueError("`gradients` is None: the explained layer has no gradient path to the score.")
-    if gradients.shape != activations.shape and gradients.shape.is_fully_defined() \
-            and activations.shape.is_fully_defined():
+    if not tf.is_tensor(gradients):
+        gradients = tf.convert_to_tensor(gradients, dtype=activations.dtype)
+    if not gradients.shape.is_compatible_with(activations.shape):
         raise ValueError(f"`gradients` shape {gradients.shape} must equal `activations` shape "
                          f"{activations.shape}.")
     spatial_axes = list(range(1, activations.shape.rank - 1))
@@ -117,8 +122,10 @@ def grad_cam(model, x, layer_name, target="pred", y=None, cam_weights="detached"
       ...                 upsample="bilinear")
     """
     check_choice(upsample, UPSAMPLE, "upsample")
+    check_choice(normalize, NORMALIZE_METHODS, "normalize")
+    relu = check_bool(relu, "relu")
     fwd = model if isinstance(model, ActivationModel) else ActivationModel(model, layer_name)
-    x = tf.convert_to_tensor(x)
+    x = assert_values(tf.convert_to_tensor(x), "x", what="finite values")
     with tf.GradientTape() as tape:
         outputs, acts = fwd(x, training=training)
         tape.watch(acts)

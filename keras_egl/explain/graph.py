@@ -52,13 +52,15 @@ Models must be built like :func:`keras_egl.layers.graph.gcn_classifier`
 (inputs ``[x, a_1..a_L, node_mask]``, layers ``gcn_1..gcn_L``, ``pool``, ``logits``).
 """
 
+import numpy as np
+
 from keras_egl._deprecation import renamed_argument
 from keras_egl._keras import tf
 from keras_egl.explain.grad_cam import CAM_WEIGHTS
 from keras_egl.explain.masks import NORMALIZE_METHODS, normalize_map
 from keras_egl.explain.targets import select_target
 from keras_egl.layers.graph import gcn_layers
-from keras_egl.validation import check_choice
+from keras_egl.validation import check_bool, check_choice, check_float
 
 __all__ = [
     "gcn_forward", "normalize_graph_map", "node_gradient_map", "node_grad_cam_map",
@@ -68,6 +70,44 @@ __all__ = [
 
 NODE_METHODS = ("gradient", "grad_cam", "eb", "lrp")
 EDGE_METHODS = ("gradient", "response")
+
+
+def _f32(t):
+    """``t`` as a float32 tensor: maps are computed in float32, also under a
+    ``mixed_float16``/``mixed_bfloat16`` policy (activations and their gradients
+    then arrive in half precision; the losses and normalisations need float32)."""
+    if isinstance(t, tf.Tensor):
+        return tf.cast(t, tf.float32)
+    return tf.convert_to_tensor(t, tf.float32)
+
+
+def _as_map(t, name, ranks=None):
+    """``t`` as float32 (like :func:`_f32`), with a dtype/rank error naming ``name``."""
+    if t is None:
+        raise ValueError(f"`{name}` is required; got None.")
+    if not tf.is_tensor(t):
+        arr = np.asarray(t)
+        if arr.dtype.kind not in "biuf":
+            raise TypeError(f"`{name}` must be a real tensor; got {type(t).__name__} of dtype {arr.dtype}.")
+        t = arr
+    elif not (t.dtype.is_floating or t.dtype.is_integer or t.dtype == tf.bool):
+        raise TypeError(f"`{name}` must be a real tensor; got dtype {t.dtype.name}.")
+    t = _f32(t)
+    if ranks is not None and t.shape.rank not in ranks:
+        want = " or ".join({2: "(B, N)", 3: "(B, N, K)" if name in ("grads", "acts") else "(B, N, N)"}[r]
+                           for r in ranks)
+        raise ValueError(f"`{name}` must have shape {want}; received {tuple(t.shape)}.")
+    return t
+
+
+def _check_node_mask(node_mask, like, name="node_mask"):
+    """``node_mask`` must be ``(B, N)`` with ``like``'s first two axes (nothing is broadcast)."""
+    if node_mask is None:
+        return
+    shape = node_mask.shape if tf.is_tensor(node_mask) else tf.TensorShape(np.shape(node_mask))
+    if shape.rank != 2 or not shape.is_compatible_with(like.shape[:2]):
+        raise ValueError(f"`{name}` must have shape (B, N) = {tuple(like.shape[:2])} (one flag per node); "
+                         f"received {tuple(shape)}.")
 
 
 def _is_true(target):
@@ -136,9 +176,10 @@ def normalize_graph_map(m, node_mask=None, method="max_positive"):
     Returns: ``m`` normalised (float32), zero on padded entries.
     """
     check_choice(method, NORMALIZE_METHODS, "method")
-    m = tf.convert_to_tensor(m, tf.float32)
+    m = _as_map(m, "m")
     if m.shape.rank not in (2, 3):
         raise ValueError(f"`m` must have shape (B, N) or (B, N, N); received {tuple(m.shape)}.")
+    _check_node_mask(node_mask, m)
     keep = _node_keep(node_mask, m if m.shape.rank == 2 else m[:, :, 0])
     if m.shape.rank == 3:
         keep = keep[:, :, None] * keep[:, None, :]
@@ -149,6 +190,8 @@ def node_gradient_map(grads, node_mask=None, norm="l2"):
     """GRAD node map ``‖ReLU(∂y_c/∂F_n)‖`` from gradients ``(B, N, K)`` → ``(B, N)``."""
     if norm not in ("l1", "l2"):
         raise ValueError(f"`norm` must be 'l1' or 'l2'; received {norm!r}.")
+    grads = _as_map(grads, "grads", (3,))
+    _check_node_mask(node_mask, grads)
     r = tf.nn.relu(grads)
     if norm == "l1":
         m = tf.reduce_sum(r, -1)
@@ -176,6 +219,11 @@ def node_grad_cam_map(acts, grads, node_mask=None, relu=True, cam_weights="secon
     Returns: ``(B, N)``, zero on padded nodes.
     """
     check_choice(cam_weights, CAM_WEIGHTS, "cam_weights")
+    relu = check_bool(relu, "relu")
+    acts, grads = _as_map(acts, "acts", (3,)), _as_map(grads, "grads", (3,))
+    if not grads.shape.is_compatible_with(acts.shape):
+        raise ValueError(f"`grads` shape {tuple(grads.shape)} must equal `acts` shape {tuple(acts.shape)}.")
+    _check_node_mask(node_mask, acts)
     keep = _node_keep(node_mask, acts)
     alpha = tf.math.divide_no_nan(tf.reduce_sum(grads * keep[..., None], 1),
                                   tf.reduce_sum(keep, 1, keepdims=True))
@@ -196,6 +244,16 @@ def edge_gradient_map(grad_v, adjacency=None, node_mask=None, relu=True):
       node_mask: ``(B, N)``; padded rows/columns are zeroed.
       relu: apply the ReLU.
     """
+    relu = check_bool(relu, "relu")
+    grad_v = _as_map(grad_v, "grad_v", (3,))
+    if not grad_v.shape[1:2].is_compatible_with(grad_v.shape[2:3]):
+        raise ValueError(f"`grad_v` must be square (B, N, N); received {tuple(grad_v.shape)}.")
+    if adjacency is not None:
+        a_shape = adjacency.shape if tf.is_tensor(adjacency) else tf.TensorShape(np.shape(adjacency))
+        if not a_shape.is_compatible_with(grad_v.shape):
+            raise ValueError(f"`adjacency` must have the shape of `grad_v` {tuple(grad_v.shape)} (one raw "
+                             f"adjacency per graph; nothing is broadcast); received {tuple(a_shape)}.")
+    _check_node_mask(node_mask, grad_v)
     e = tf.nn.relu(grad_v) if relu else grad_v
     e = tf.linalg.set_diag(e, tf.zeros_like(tf.linalg.diag_part(e)))
     if adjacency is not None:
@@ -247,7 +305,7 @@ def lrp_aggregate(v, f, r, alpha=1.0, beta=0.0):
 
 
 def _check_alpha_beta(alpha, beta):
-    alpha, beta = float(alpha), float(beta)
+    alpha, beta = check_float(alpha, "alpha"), check_float(beta, "beta")
     if beta < 0 or abs(alpha - beta - 1.0) > 1e-6:
         raise ValueError(f"LRP-αβ needs β >= 0 and α − β = 1; received alpha={alpha}, beta={beta}.")
     return alpha, beta
@@ -256,10 +314,12 @@ def _check_alpha_beta(alpha, beta):
 def _relevances(model, feats, adjs, mask, class_w, alpha, beta):
     """Backward relevance pass: ``(R(F^(l)) for l=0..L, R(F̂_l) for l=1..L)``."""
     gcns, _, head = gcn_layers(model)
+    feats = [_f32(f) for f in feats]
+    class_w = _f32(class_w)
     f_last = feats[-1]
     keep = _node_keep(mask, f_last)
     g = tf.math.divide_no_nan(tf.reduce_sum(f_last * keep[..., None], 1), tf.reduce_sum(keep, 1, keepdims=True))
-    r = lrp_dense(g, head.kernel, class_w, alpha, beta)                       # (B, K_L)
+    r = lrp_dense(g, tf.cast(head.kernel, tf.float32), class_w, alpha, beta)                       # (B, K_L)
     pool_v = tf.math.divide_no_nan(keep, tf.reduce_sum(keep, 1, keepdims=True))[:, None, :]
     r = lrp_aggregate(pool_v, f_last, r[:, None, :], alpha, beta)            # (B, N, K_L)
     r_feats = [None] * len(feats)
@@ -268,7 +328,7 @@ def _relevances(model, feats, adjs, mask, class_w, alpha, beta):
     for l in range(len(gcns), 0, -1):
         f_prev, v = feats[l - 1], adjs[l - 1]
         f_hat = tf.matmul(v, f_prev)
-        r_hat = lrp_dense(f_hat, gcns[l - 1].kernel, r_feats[l], alpha, beta)
+        r_hat = lrp_dense(f_hat, tf.cast(gcns[l - 1].kernel, tf.float32), r_feats[l], alpha, beta)
         r_agg[l] = r_hat
         r_feats[l - 1] = lrp_aggregate(v, f_prev, r_hat, alpha, beta)
     return r_feats, r_agg
@@ -292,6 +352,8 @@ def excitation_backprop(model, inputs, target, y=None, layer=-1, alpha=1.0, beta
     (``-1`` = last). Returns ``(B, N)``. See the module docstring for the
     convention. Differentiable.
     """
+    # EB is LRP with (alpha, beta) = (1, 0): an alpha with beta = 0 is not silently replaced by 1.
+    _check_alpha_beta(alpha, beta)
     return explain_graph(model, inputs, target=target, y=y, node_method="eb" if not beta else "lrp",
                          edge_method=None, layer=layer, alpha=alpha, beta=beta,
                          normalize=normalize, training=training)["node"]
@@ -334,6 +396,9 @@ def explain_graph(model, inputs, target, y=None, node_method="grad_cam", edge_me
         raise ValueError(f"`node_method` must be one of {NODE_METHODS} or None; received {node_method!r}.")
     if edge_method not in EDGE_METHODS + (None,):
         raise ValueError(f"`edge_method` must be one of {EDGE_METHODS} or None; received {edge_method!r}.")
+    if grad_norm not in ("l1", "l2"):
+        raise ValueError(f"`grad_norm` must be 'l1' or 'l2'; received {grad_norm!r}.")
+    check_choice(normalize, NORMALIZE_METHODS, "normalize")
     if node_method == "eb":
         alpha, beta = 1.0, 0.0
     alpha, beta = _check_alpha_beta(alpha, beta)
@@ -344,11 +409,17 @@ def explain_graph(model, inputs, target, y=None, node_method="grad_cam", edge_me
     if node_method == "grad_cam" and l_node == 0:
         raise ValueError("Grad-CAM needs a GCN layer (`layer` >= 1); received layer=0.")
     x, adjs, mask = _split_inputs(model, inputs)
+    if adjacency is not None:
+        adjacency = _as_map(adjacency, "adjacency", (3,))
+        if not adjacency.shape.is_compatible_with(adjs[l_edge - 1].shape):
+            raise ValueError(f"`adjacency` must have shape (B, N, N) = {tuple(adjs[l_edge - 1].shape)} (one raw "
+                             f"adjacency per graph; nothing is broadcast); received {tuple(adjacency.shape)}.")
     with tf.GradientTape(persistent=True) as tape:
         tape.watch(x)
         for a in adjs:
             tape.watch(a)
         logits, feats = gcn_forward(model, [x] + adjs + [mask], training=training)
+        logits = _f32(logits)  # scores in float32 under mixed precision
         score = tf.reduce_sum(select_target(logits, target, y=y if _is_true(target) else None,
                                             from_logits=True, quantity="logit"))
     need_rel = node_method in ("eb", "lrp") or edge_method == "response"

@@ -26,7 +26,7 @@ dynamic.
 import numpy as np
 
 from keras_egl._keras import tf
-from keras_egl.validation import check_choice, check_pair
+from keras_egl.validation import check_bool, check_choice, check_pair
 
 #: The options of :func:`normalize_map` (each name has one meaning, documented there).
 NORMALIZE_METHODS = ("minmax", "relu_minmax", "max", "max_positive", None)
@@ -90,7 +90,12 @@ def _default_axes(rank):
 def _norm_axes(axis, rank):
     if axis is None:
         return _default_axes(rank)
-    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    if isinstance(axis, (int, np.integer)):
+        axes = (axis,)
+    elif isinstance(axis, (tuple, list)):
+        axes = tuple(axis)
+    else:
+        raise TypeError(f"`axis` must be an int or a tuple of ints; got {axis!r}.")
     out = []
     for a in axes:
         if not isinstance(a, (int, np.integer)) or isinstance(a, bool):
@@ -238,7 +243,8 @@ def normalize_map(m, method="minmax", axis=None, epsilon=0.0, mask=None):
     if rank is None or rank < 2:
         raise ValueError(f"`m` must have a batch axis and at least one map axis; got shape {m.shape}.")
     axes = _norm_axes(axis, rank)
-    if not isinstance(epsilon, (int, float, np.floating, np.integer)) or epsilon < 0:
+    if isinstance(epsilon, (bool, np.bool_)) or not isinstance(epsilon, (int, float, np.floating, np.integer)) \
+            or not np.isfinite(epsilon) or epsilon < 0:
         raise ValueError(f"`epsilon` must be a non-negative number; got {epsilon!r}.")
     keep = None if mask is None else _valid_mask(mask, m)
     if method is None:
@@ -293,6 +299,8 @@ def _adaptive_pool(x, output_size, reducer, name):
     x = tf.convert_to_tensor(x)
     if x.dtype == tf.bool:
         x = tf.cast(x, tf.float32)
+    if not (x.dtype.is_floating or x.dtype.is_integer):
+        raise TypeError(f"`{name}` must be a real (float, int or bool) tensor; got dtype {x.dtype.name}.")
     h, w = _check_image_rank(x, name)
     oh, ow = check_pair(output_size, "output_size")
     # max/min are separable over a rectangle: pool rows, then columns.
@@ -335,7 +343,7 @@ def adaptive_max_pool2d(x, output_size, erode=False):
       >>> adaptive_max_pool2d(mask, (11, 11)).shape      # decoy corner → conv2 grid
       TensorShape([2, 11, 11])
     """
-    if erode:
+    if check_bool(erode, "erode"):
         return adaptive_min_pool2d(x, output_size)
     return _adaptive_pool(x, output_size, tf.reduce_max, "x")
 

@@ -12,6 +12,7 @@ gradient reaches both ``W`` and every parameter upstream of ``H``.
 
 from keras_egl._keras import keras, tf
 from keras_egl.regularizers.bean import BEANRegularizer, get as _get_bean
+from keras_egl.validation import check_bool
 
 __all__ = ["BEANDense", "BEANRegularized"]
 
@@ -80,7 +81,7 @@ class BEANDense(keras.layers.Dense):
     ):
         super().__init__(units, activation=activation, **kwargs)
         self.bean = _make_bean(bean, bean_alpha, bean_order, bean_gamma, bean_divergence, bean_normalize)
-        self.track_penalty = bool(track_penalty)
+        self.track_penalty = check_bool(track_penalty, "track_penalty")
 
     def call(self, inputs):
         outputs = super().call(inputs)
@@ -134,7 +135,7 @@ class BEANRegularized(keras.layers.Wrapper):
             )
         super().__init__(layer, **kwargs)
         self.bean = _get_bean(bean) if bean is not None else BEANRegularizer()
-        self.track_penalty = bool(track_penalty)
+        self.track_penalty = check_bool(track_penalty, "track_penalty")
 
     def build(self, input_shape):
         if not self.layer.built:

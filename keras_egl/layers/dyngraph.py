@@ -27,8 +27,10 @@ backward neighbours its in-neighbours {u: A[u, v] > 0} (as in the follow-up
 code, ``fw_adj[src] = [dst]``).
 """
 
+import numpy as np
+
 from keras_egl._keras import keras, tf
-from keras_egl.validation import check_choice
+from keras_egl.validation import check_bool, check_choice, check_positive_int
 
 _CONCATS = ("per_hop", "final")
 _EDGE_WEIGHTS = ("count", "binary")
@@ -97,6 +99,15 @@ def mean_aggregation_operators(adjacency, edge_weights="count"):
     """
     check_choice(edge_weights, _EDGE_WEIGHTS, "edge_weights")
     a = tf.convert_to_tensor(adjacency)
+    if not (a.dtype.is_floating or a.dtype.is_integer):
+        raise TypeError(f"`adjacency` must be a real tensor of edge weights; got dtype {a.dtype.name}.")
+    if a.shape.rank is not None and (a.shape.rank < 2 or not a.shape[-1:].is_compatible_with(a.shape[-2:-1])):
+        raise ValueError(f"`adjacency` must be [..., N, N] (square snapshots); got shape {a.shape}.")
+    if tf.executing_eagerly() and a.shape.num_elements():
+        v = a.numpy()
+        if (a.dtype.is_floating and not np.all(np.isfinite(v))) or v.min() < 0:
+            raise ValueError(f"`adjacency` must hold finite, non-negative edge weights (transition counts); "
+                             f"got values in [{v.min()}, {v.max()}].")
     if edge_weights == "binary":
         a = tf.cast(a > 0, a.dtype)
     a_t = tf.linalg.matrix_transpose(a)
@@ -206,16 +217,17 @@ class DynamicBiGCN(keras.layers.Layer):
                  kernel_initializer="glorot_uniform", bias_initializer="zeros",
                  first_layer_regularizer=None, kernel_regularizer=None, tied_init=False, **kwargs):
         super().__init__(**kwargs)
-        if not isinstance(units, int) or units <= 0:
-            raise ValueError(f"`units` must be a positive int; received {units!r}.")
-        if not isinstance(hops, int) or hops <= 0:
-            raise ValueError(f"`hops` must be a positive int; received {hops!r}.")
+        units = check_positive_int(units, "units")
+        hops = check_positive_int(hops, "hops")
         check_choice(concat, _CONCATS, "concat")
         check_choice(edge_weights, _EDGE_WEIGHTS, "edge_weights")
+        per_step_weights = check_bool(per_step_weights, "per_step_weights")
+        include_self = check_bool(include_self, "include_self")
+        tied_init = check_bool(tied_init, "tied_init")
         if per_step_weights and time_steps is None:
             raise ValueError("`time_steps` is required when `per_step_weights=True`; received None.")
-        if time_steps is not None and (not isinstance(time_steps, int) or time_steps <= 0):
-            raise ValueError(f"`time_steps` must be a positive int; received {time_steps!r}.")
+        if time_steps is not None:
+            time_steps = check_positive_int(time_steps, "time_steps")
         self.units = units
         self.hops = hops
         self.time_steps = time_steps
@@ -379,7 +391,8 @@ def _masked_or_all(node_emb, mask):
         return tf.ones(tf.shape(node_emb)[:-1], dtype=tf.bool)
     mask = tf.cast(mask, tf.bool)
     if mask.shape.rank is not None and node_emb.shape.rank is not None \
-            and mask.shape.rank != node_emb.shape.rank - 1:
+            and (mask.shape.rank != node_emb.shape.rank - 1
+                 or not mask.shape.is_compatible_with(node_emb.shape[:-1])):
         raise ValueError(f"`mask` must have shape {node_emb.shape[:-1]} (the node axes); "
                          f"received {mask.shape}.")
     return mask
@@ -411,11 +424,9 @@ class MaxPoolGraphReadout(keras.layers.Layer):
 
     def __init__(self, units, activation=None, mask_inactive=True, **kwargs):
         super().__init__(**kwargs)
-        if not isinstance(units, int) or units <= 0:
-            raise ValueError(f"`units` must be a positive int; received {units!r}.")
-        self.units = units
+        self.units = check_positive_int(units, "units")
         self.activation = keras.activations.get(activation)
-        self.mask_inactive = bool(mask_inactive)
+        self.mask_inactive = check_bool(mask_inactive, "mask_inactive")
         self.dense = keras.layers.Dense(units, activation=self.activation, name="fc")
 
     def call(self, node_emb, mask=None):
@@ -479,10 +490,13 @@ class NodeToGraphAttention(keras.layers.Layer):
 
     def __init__(self, mask_inactive=True, **kwargs):
         super().__init__(**kwargs)
-        self.mask_inactive = bool(mask_inactive)
+        self.mask_inactive = check_bool(mask_inactive, "mask_inactive")
         self.score = keras.layers.Dense(1, name="score")
 
     def call(self, node_emb, mask=None):
+        node_emb = tf.convert_to_tensor(node_emb)
+        if node_emb.shape.rank is not None and node_emb.shape.rank < 2:
+            raise ValueError(f"`node_emb` must be [..., N, F]; received shape {node_emb.shape}.")
         e = tf.squeeze(self.score(node_emb), axis=-1)
         m = _masked_or_all(node_emb, mask) if (self.mask_inactive and mask is not None) else None
         alpha = masked_softmax(e, m, axis=-1)

@@ -25,6 +25,7 @@ Public objects: :func:`gcn_normalize` (numpy, per graph, validated),
 import numpy as np
 
 from keras_egl._keras import keras, tf
+from keras_egl.validation import check_positive_int
 
 __all__ = ["gcn_normalize", "check_adjacency", "MaskedGlobalAvgPool", "gcn_classifier",
            "gcn_layers", "HIDDEN_PRESETS"]
@@ -47,7 +48,10 @@ def check_adjacency(a, name="adjacency", n_nodes=None, symmetric=True):
       ValueError: not 2-D/square, size differing from ``n_nodes``, not symmetric,
         or non-finite entries.
     """
-    a = np.asarray(a, dtype=np.float32)
+    try:
+        a = np.asarray(a, dtype=np.float32)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"`{name}` must be a numeric (N, N) matrix; received {type(a).__name__}: {exc}") from None
     if a.ndim != 2 or a.shape[0] != a.shape[1]:
         raise ValueError(f"`{name}` must be a square (N, N) matrix; received shape {a.shape}.")
     if n_nodes is not None and a.shape[0] != n_nodes:
@@ -79,6 +83,9 @@ def gcn_normalize(a, symmetric=True, check=True):
     from spektral.utils import gcn_filter
 
     a = check_adjacency(a, symmetric=symmetric) if check else np.asarray(a, np.float32)
+    if check and a.size and a.min() < 0:
+        raise ValueError(f"`adjacency` must hold non-negative edge weights (D^-1/2 of a negative degree is "
+                         f"undefined); received min {a.min()}.")
     if a.shape[0] == 0:
         return a.astype(np.float32)
     return np.asarray(gcn_filter(a.copy()), dtype=np.float32)
@@ -105,6 +112,12 @@ class MaskedGlobalAvgPool(keras.layers.Layer):
             raise ValueError("MaskedGlobalAvgPool expects inputs [features (B, N, K), node_mask (B, N)]; "
                              f"received {type(inputs).__name__}.")
         f, m = inputs
+        f, m = tf.convert_to_tensor(f), tf.convert_to_tensor(m)
+        if f.shape.rank is not None and f.shape.rank != 3:
+            raise ValueError(f"`features` must have shape (B, N, K); received {f.shape}.")
+        if m.shape.rank is not None and (m.shape.rank != 2 or not m.shape.is_compatible_with(f.shape[:2])):
+            raise ValueError(f"`node_mask` must have shape (B, N) = {f.shape[:2]} (one flag per node); "
+                             f"received {m.shape}.")
         m = tf.cast(tf.not_equal(m, 0), f.dtype)[..., None]
         return tf.math.divide_no_nan(tf.reduce_sum(f * m, axis=1), tf.reduce_sum(m, axis=1))
 
@@ -146,12 +159,16 @@ def gcn_classifier(n_features, n_classes=2, hidden="dissertation", activation="r
             raise ValueError(f"`hidden` must be one of {sorted(HIDDEN_PRESETS)} or a tuple of ints; "
                              f"received {hidden!r}.")
         hidden = HIDDEN_PRESETS[hidden]
+    if isinstance(hidden, (int, np.integer)) or not all(
+            isinstance(h, (int, np.integer)) and not isinstance(h, bool) for h in hidden):
+        raise TypeError(f"`hidden` must be a preset name or a tuple of ints; received {hidden!r}.")
     hidden = tuple(int(h) for h in hidden)
     if not hidden or min(hidden) <= 0:
         raise ValueError(f"`hidden` must be a non-empty tuple of positive ints; received {hidden!r}.")
-    if int(n_features) <= 0 or int(n_classes) < 2:
-        raise ValueError(f"`n_features` must be > 0 and `n_classes` >= 2; received "
-                         f"n_features={n_features}, n_classes={n_classes}.")
+    n_features = check_positive_int(n_features, "n_features")
+    n_classes = check_positive_int(n_classes, "n_classes", minimum=2)
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
+        raise TypeError(f"`seed` must be an int or None; received {type(seed).__name__} {seed!r}.")
 
     def init(i):
         cfg = {"class_name": kernel_initializer, "config": {}}

@@ -29,7 +29,7 @@ import numpy as np
 
 from keras_egl._keras import keras, tf
 from keras_egl.explain.masks import normalize_map, resize_mask
-from keras_egl.validation import check_pair
+from keras_egl.validation import check_float, check_pair, check_positive_int
 
 __all__ = ["GaussianImputation", "ShallowImputation", "DeepImputation", "gaussian_kernel_1d"]
 
@@ -45,9 +45,10 @@ _CV_FIXED = {
 def gaussian_kernel_1d(kernel_size, sigma=0.0):
     """OpenCV ``getGaussianKernel(k, sigma)``: fixed tables for ``sigma ≤ 0, k ≤ 7``,
     else a sampled Gaussian with ``sigma = 0.3((k−1)/2 − 1) + 0.8`` when ``sigma ≤ 0``."""
-    k = int(kernel_size)
-    if k < 1 or k % 2 == 0:
+    k = check_positive_int(kernel_size, "kernel_size")
+    if k % 2 == 0:
         raise ValueError(f"`kernel_size` must be a positive odd int; got {kernel_size!r}.")
+    sigma = check_float(sigma, "sigma")
     if sigma <= 0 and k in _CV_FIXED:
         return np.asarray(_CV_FIXED[k], np.float32)
     if sigma <= 0:
@@ -100,9 +101,9 @@ class GaussianImputation(keras.layers.Layer):
         super().__init__(trainable=False, **{k: v for k, v in kwargs.items() if k != "trainable"})
         if inputs not in ("F", "FC"):
             raise ValueError(f"`inputs` must be 'F' or 'FC'; got {inputs!r}.")
+        self.kernel_1d = gaussian_kernel_1d(kernel_size, sigma)
         self.kernel_size = int(kernel_size)
         self.sigma = float(sigma)
-        self.kernel_1d = gaussian_kernel_1d(self.kernel_size, self.sigma)
         self.output_size = None if output_size is None else check_pair(output_size, "output_size")
         self.inputs_mode = inputs
 
@@ -254,10 +255,17 @@ class DeepImputation(keras.layers.Layer):
         super().__init__(**kwargs)
         if inputs not in ("F", "FC"):
             raise ValueError(f"`inputs` must be 'F' or 'FC'; got {inputs!r}.")
-        self.filters = int(filters)
+        self.filters = check_positive_int(filters, "filters")
+        if isinstance(kernel_sizes, (int, np.integer)) or not all(
+                isinstance(k, (int, np.integer)) and not isinstance(k, bool) for k in kernel_sizes):
+            raise TypeError(f"`kernel_sizes` must be a sequence of positive odd ints; got {kernel_sizes!r}.")
         self.kernel_sizes = tuple(int(k) for k in kernel_sizes)
-        if any(k < 1 or k % 2 == 0 for k in self.kernel_sizes):
+        if not self.kernel_sizes or any(k < 1 or k % 2 == 0 for k in self.kernel_sizes):
             raise ValueError(f"`kernel_sizes` must be positive odd ints; got {kernel_sizes!r}.")
+        if normalize not in ("minmax", "max", None):
+            raise ValueError(f"`normalize` must be 'minmax', 'max' or None; got {normalize!r}.")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
+            raise TypeError(f"`seed` must be an int or None; got {type(seed).__name__} {seed!r}.")
         self.inputs_mode = inputs
         self.output_size = None if output_size is None else check_pair(output_size, "output_size")
         self.normalize = normalize

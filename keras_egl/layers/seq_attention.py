@@ -14,9 +14,24 @@ and returns ``(context [B, M], alignment [B, T])``. ``keys`` is
 projection at every decoder step.
 """
 
+import numpy as np
+
 from keras_egl._keras import keras, tf
+from keras_egl.validation import assert_values, check_float, check_positive_int
 
 _SCORES = ("bahdanau", "luong")
+
+
+def _check_seed(seed):
+    if seed is not None and (isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer))):
+        raise TypeError(f"`seed` must be an int or None; received {type(seed).__name__} {seed!r}.")
+    return seed
+
+
+def _eager_range(x, name, low, high):
+    """Eager-only value check (inside a graph the op runs unchecked, as before)."""
+    if tf.executing_eagerly():
+        assert_values(x, name, low=low, high=high)
 
 
 def _check_score(score):
@@ -46,11 +61,16 @@ def monotonic_expected_alignment(p_choose, previous_alignment, eps=1e-10):
     Returns:
         ``[B, T]`` alignment alpha_i.
     """
+    eps = check_float(eps, "eps", low=0.0, low_inclusive=False)
     p = tf.convert_to_tensor(p_choose)
     prev = tf.cast(previous_alignment, p.dtype)
     if p.shape.rank != 2 or prev.shape.rank != 2:
         raise ValueError("`p_choose` and `previous_alignment` must be [B, T]; received "
                          f"{p.shape} and {prev.shape}.")
+    if not prev.shape.is_compatible_with(p.shape):
+        raise ValueError(f"`previous_alignment` must have the shape of `p_choose` {p.shape} (one alignment "
+                         f"per sample over the same memory); received {prev.shape}.")
+    _eager_range(p, "p_choose", 0.0, 1.0)
     log1m = tf.math.log(tf.clip_by_value(1.0 - p, eps, 1.0))
     cum = tf.math.cumsum(log1m, axis=1, exclusive=True)  # L_t = sum_{r<t} log(1 - p_r)
     diff = cum[:, :, None] - cum[:, None, :]  # [B, t, s] = L_t - L_s
@@ -128,7 +148,7 @@ class SoftmaxAttention(_ScoreMixin, keras.layers.Layer):
     def __init__(self, units=128, score="bahdanau", **kwargs):
         super().__init__(**kwargs)
         _check_score(score)
-        self.units = int(units)
+        self.units = check_positive_int(units, "units")
         self.score = score
 
     def build(self, input_shape):
@@ -147,6 +167,9 @@ class SoftmaxAttention(_ScoreMixin, keras.layers.Layer):
         e = self._energy(query, keys)
         if mask is not None:
             mask = tf.cast(mask, tf.bool)
+            if not mask.shape.is_compatible_with(e.shape):
+                raise ValueError(f"`mask` must be [B, T] = {e.shape} (one flag per memory position); "
+                                 f"received {mask.shape}.")
             e = tf.where(mask, e, tf.fill(tf.shape(e), tf.constant(-1e9, e.dtype)))
             alpha = tf.nn.softmax(e, axis=-1) * tf.cast(mask, e.dtype)
             alpha = tf.math.divide_no_nan(alpha, tf.reduce_sum(alpha, -1, keepdims=True))
@@ -201,13 +224,11 @@ class MonotonicAttention(_ScoreMixin, keras.layers.Layer):
                  seed=None, **kwargs):
         super().__init__(**kwargs)
         _check_score(score)
-        if sigmoid_noise < 0:
-            raise ValueError(f"`sigmoid_noise` must be >= 0; received {sigmoid_noise!r}.")
-        self.units = int(units)
+        self.units = check_positive_int(units, "units")
         self.score = score
-        self.score_bias_init = float(score_bias_init)
-        self.sigmoid_noise = float(sigmoid_noise)
-        self.seed = seed
+        self.score_bias_init = check_float(score_bias_init, "score_bias_init")
+        self.sigmoid_noise = check_float(sigmoid_noise, "sigmoid_noise", low=0.0)
+        self.seed = _check_seed(seed)
 
     def build(self, input_shape):
         query_shape = tf.TensorShape(input_shape)

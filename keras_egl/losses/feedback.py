@@ -37,6 +37,7 @@ import numpy as np
 
 from keras_egl._keras import tf
 from keras_egl.explain.masks import adaptive_max_pool2d, as_map_batch
+from keras_egl.validation import assert_values, check_bool, check_pair
 
 __all__ = [
     "FEEDBACK_WEIGHT_PRESETS",
@@ -66,6 +67,8 @@ REDUCTIONS = ("sum", "mean")
 
 def resolve_feedback_weight(weight):
     """A float ``≥ 0`` or a key of :data:`FEEDBACK_WEIGHT_PRESETS` → float."""
+    if isinstance(weight, (bool, np.bool_)) or weight is None:
+        raise TypeError(f"`feedback_weight` must be a number or a preset name; got {weight!r}.")
     if isinstance(weight, str):
         if weight not in FEEDBACK_WEIGHT_PRESETS:
             raise ValueError(f"`feedback_weight` preset must be one of {sorted(FEEDBACK_WEIGHT_PRESETS)}; "
@@ -75,8 +78,8 @@ def resolve_feedback_weight(weight):
         value = float(weight)
     except (TypeError, ValueError):
         raise TypeError(f"`feedback_weight` must be a number or a preset name; got {weight!r}.") from None
-    if not value >= 0:
-        raise ValueError(f"`feedback_weight` must be ≥ 0; got {weight!r}.")
+    if not value >= 0 or not np.isfinite(value):
+        raise ValueError(f"`feedback_weight` must be a finite number ≥ 0; got {weight!r}.")
     return value
 
 
@@ -98,14 +101,16 @@ def pool_feedback_mask(mask, grid, pool="max", input_size=None):
     """
     if pool not in ("max", "erode"):
         raise ValueError(f"`pool` must be 'max' or 'erode'; got {pool!r}.")
+    u, v = check_pair(grid, "grid")
     mask = as_map_batch(mask, "mask")
     if input_size is not None and tuple(mask.shape[1:3]) != tuple(input_size):
         raise ValueError(f"the feedback `mask` must have the input's spatial size {tuple(input_size)}; "
                          f"got mask shape {mask.shape}.")
-    u, v = int(grid[0]), int(grid[1])
+    # F marks irrelevant pixels with 1: a 0/255 image mask or NaN is refused, not pooled.
+    mask = assert_values(mask, "mask", low=0.0, high=1.0, what="mask values in [0, 1]")
     if (u < 2 or v < 2) and (mask.shape[1] > u or mask.shape[2] > v):
-        raise ValueError(f"the feedback target layer has spatial size {(u, v)}: the mask would flag every "
-                         "unit of any annotated sample. Choose a conv layer that keeps spatial extent "
+        raise ValueError(f"the feedback target layer (`grid`) has spatial size {(u, v)}: the mask would flag "
+                         "every unit of any annotated sample. Choose a conv layer that keeps spatial extent "
                          "(e.g. the 7×7 conv3 of `bayesian_lenet`).")
     return adaptive_max_pool2d(mask, (u, v), erode=(pool == "erode"))
 
@@ -129,14 +134,18 @@ def feedback_unit_mask(mask, pre_activation, gradients=None, pool="max", nonzero
     Returns:
       ``(B, u, v, d)`` float 0/1.
     """
+    nonzero_filter = check_bool(nonzero_filter, "nonzero_filter")
     pre_activation = tf.convert_to_tensor(pre_activation)
     if pre_activation.shape.rank != 4:
-        raise ValueError("feedback needs a conv layer's (B, u, v, d) pre-activations (spatial extent); "
-                         f"got shape {pre_activation.shape}.")
+        raise ValueError("feedback needs a conv layer's (B, u, v, d) pre-activations (spatial extent): "
+                         f"`pre_activation` has shape {pre_activation.shape}.")
     grid = pre_activation.shape[1:3]
     if grid[0] is None or grid[1] is None:
         raise ValueError(f"the target layer's spatial size must be static; got {pre_activation.shape}.")
     j = pool_feedback_mask(mask, (int(grid[0]), int(grid[1])), pool=pool, input_size=input_size)
+    if j.shape[0] is not None and pre_activation.shape[0] is not None and j.shape[0] != pre_activation.shape[0]:
+        raise ValueError(f"the feedback `mask` has {j.shape[0]} samples but `pre_activation` has "
+                         f"{pre_activation.shape[0]} (one mask per sample; nothing is broadcast).")
     flagged = tf.cast(j[..., None] > 0, pre_activation.dtype) * tf.ones_like(pre_activation)
     if nonzero_filter:
         flagged *= tf.cast(tf.not_equal(pre_activation, 0), pre_activation.dtype)
@@ -174,7 +183,18 @@ def feedback_evidence_nll(mean, stddev, flagged, reduction="sum"):
     """
     if reduction not in REDUCTIONS:
         raise ValueError(f"`reduction` must be one of {REDUCTIONS}; got {reduction!r}.")
-    flagged = tf.cast(flagged, tf.convert_to_tensor(mean).dtype)
+    mean = tf.convert_to_tensor(mean)
+    stddev = tf.convert_to_tensor(stddev, dtype=mean.dtype)
+    flagged = tf.cast(flagged, mean.dtype)
+    for name, t in (("stddev", stddev), ("flagged", flagged)):
+        if not t.shape.is_compatible_with(mean.shape):
+            raise ValueError(f"`{name}` must have the shape of `mean` {mean.shape} (one value per unit); "
+                             f"got {t.shape}.")
+    if tf.executing_eagerly():
+        sd = stddev.numpy()
+        if sd.size and not (np.all(np.isfinite(sd)) and sd.min() > 0):
+            raise ValueError(f"`stddev` must be finite and > 0 (log σ); got values in [{sd.min()}, {sd.max()}].")
+        assert_values(flagged, "flagged", low=0.0, high=1.0, what="0/1 flags")
     nll = gaussian_nll_at_zero(mean, stddev) * flagged
     axes = list(range(1, nll.shape.rank))
     total = tf.reduce_sum(nll, axis=axes)
@@ -195,6 +215,7 @@ def input_gradient_feedback_penalty(mask, gradients, normalize=True):
       normalize: divide by the input size ``w·h·c`` (the thesis); ``False``
         gives the raw L1.
     """
+    normalize = check_bool(normalize, "normalize")
     gradients = tf.convert_to_tensor(gradients)
     rank = gradients.shape.rank
     if rank is None or rank < 2:
@@ -214,6 +235,7 @@ def input_gradient_feedback_penalty(mask, gradients, normalize=True):
                              f"{gradients.shape}{' or (B, H, W)' if rank == 4 else ''}; got "
                              f"{None if raw is None else raw.shape}.")
         mask = tf.cast(raw, gradients.dtype)
+    mask = assert_values(mask, "mask", low=0.0, high=1.0, what="mask values in [0, 1]")
     h = tf.abs(mask * gradients)
     total = tf.reduce_sum(h, axis=list(range(1, rank)))
     if normalize:

@@ -17,6 +17,7 @@ Public object: :class:`ExplanationDistance`.
 """
 
 from keras_egl._keras import keras, tf
+from keras_egl.validation import assert_values
 
 __all__ = ["ExplanationDistance"]
 
@@ -90,7 +91,8 @@ class ExplanationDistance(keras.losses.Loss):
 
     def per_graph(self, target, explanation, node_mask=None):
         """``(B,)`` mean distance over each graph's real entries."""
-        explanation = tf.convert_to_tensor(explanation, tf.float32)
+        explanation = assert_values(tf.convert_to_tensor(explanation, tf.float32), "explanation",
+                                    what="finite values")
         target = tf.cast(tf.convert_to_tensor(target), explanation.dtype)
         if not target.shape.is_compatible_with(explanation.shape):
             raise ValueError(f"the annotation shape {tuple(target.shape)} differs from the explanation "

@@ -66,6 +66,7 @@ import numbers
 from keras_egl._deprecation import renamed_argument
 from keras_egl._keras import keras, tf
 from keras_egl.explain.gradients import input_gradients as _input_gradients
+from keras_egl.validation import assert_values, check_bool
 
 __all__ = [
     "right_reasons_penalty",
@@ -91,8 +92,8 @@ def _check_lambda(value, name):
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"`{name}` must be a non-negative real number; got {type(value).__name__} {value!r}.")
     value = float(value)
-    if not value >= 0:
-        raise ValueError(f"`{name}` must be >= 0; got {value!r}.")
+    if not value >= 0 or value == float("inf"):
+        raise ValueError(f"`{name}` must be a finite number >= 0; got {value!r}.")
     return value
 
 
@@ -110,7 +111,8 @@ def _check_mask(annotation, grads):
         # Unknown ranks: check at run time.
         tf.debugging.assert_equal(tf.shape(annotation), tf.shape(grads),
                                   message="`A` must have the shape of `x`.")
-    return annotation
+    # NaN/inf in A would make the penalty NaN (a NaN weight is never "no annotation").
+    return assert_values(annotation, "annotation", what="finite values")
 
 
 def right_reasons_penalty(annotation, grads, norm="l2", reduction="sum"):
@@ -140,6 +142,8 @@ def right_reasons_penalty(annotation, grads, norm="l2", reduction="sum"):
     grads = tf.convert_to_tensor(grads)
     if not grads.dtype.is_floating:
         raise TypeError(f"`grads` must be floating point; got dtype {grads.dtype.name}.")
+    if tf.executing_eagerly():
+        assert_values(grads, "grads", what="finite values")
     _check_choice(norm, NORMS, "norm")
     _check_choice(reduction, REDUCTIONS, "reduction")
     annotation = _check_mask(annotation, grads)
@@ -253,8 +257,17 @@ def small_params_penalty(variables, include_biases=True, half=False):
     Returns:
       A float32 scalar (0 for no variables).
     """
+    include_biases = check_bool(include_biases, "include_biases")
+    half = check_bool(half, "half")
     if isinstance(variables, keras.Model) or isinstance(variables, keras.layers.Layer):
         variables = variables.trainable_variables
+    if isinstance(variables, (str, bytes)) or not hasattr(variables, "__iter__"):
+        raise TypeError(f"`variables` must be a model, a layer or a list of variables; got "
+                        f"{type(variables).__name__}.")
+    variables = list(variables)
+    for v in variables:
+        if not (isinstance(v, tf.Variable) or tf.is_tensor(v)):
+            raise TypeError(f"`variables` must hold tf.Variables (or tensors); got {type(v).__name__} {v!r}.")
     terms = []
     for v in variables:
         if not include_biases and "bias" in v.name:

@@ -49,7 +49,7 @@ import numbers
 
 from keras_egl._keras import keras, tf
 from keras_egl.explain.masks import NORMALIZE_METHODS, normalize_map
-from keras_egl.validation import check_choice
+from keras_egl.validation import assert_values, check_bool, check_choice
 
 #: The ``normalize`` options: the methods of :func:`keras_egl.explain.masks.normalize_map`.
 NORMALIZATIONS = NORMALIZE_METHODS
@@ -95,12 +95,12 @@ def _to_float(x, name, dtype="float32"):
         raise TypeError(
             f"`{name}` must have a real numeric or boolean dtype, received dtype {dt.name}."
         )
-    return tf.cast(x, dtype)
+    return x if dtype is None else tf.cast(x, dtype)
 
 
 def _as_maps(x, name, dtype="float32", allow_channels=False):
     """Return ``x`` as ``(B, H, W)`` (or ``(B, H, W, C)`` if ``allow_channels``)."""
-    x = _to_float(x, name, dtype)
+    x = assert_values(_to_float(x, name, dtype), name, what="finite values")
     rank = x.shape.rank
     if rank == 3:
         return x
@@ -198,7 +198,13 @@ def normalize_maps(maps, method="minmax", axis=None):
         >>> normalize_maps(tf.constant([[[2.0, 4.0], [6.0, 2.0]]])).numpy()[0, 1, 0]
         1.0
     """
-    check_choice(method, NORMALIZATIONS, "normalize")
+    if method not in NORMALIZATIONS:
+        raise ValueError(f"`method` (the metrics' `normalize` option) must be one of {NORMALIZATIONS}; "
+                         f"got {method!r}.")
+    maps = _to_float(maps, "maps", dtype=None)  # a tensor of a real or boolean dtype (unchanged)
+    if maps.shape.rank is None or maps.shape.rank < 2:
+        raise ValueError(f"`maps` must have a batch axis and at least one map axis (B, ...); received shape "
+                         f"{tuple(maps.shape)}.")
     if method is None:
         return maps
     if axis is None:
@@ -358,6 +364,7 @@ def explanation_iou(
     _check_number(threshold, "threshold")
     _check_number(empty_score, "empty_score", 0.0, 1.0)
     check_choice(normalize, NORMALIZATIONS, "normalize")
+    strict = check_bool(strict, "strict")
     scores, valid = _iou_per_sample(positive_mask, explanation, has_annotation, threshold, normalize, strict, empty_score)
     return _reduce(scores, valid, sample_weight, reduction)
 
@@ -414,6 +421,7 @@ def explanation_precision_recall_f1(
     _check_number(threshold, "threshold")
     _check_number(epsilon, "epsilon", 0.0)
     check_choice(normalize, NORMALIZATIONS, "normalize")
+    strict = check_bool(strict, "strict")
     scores, valid = _prf_per_sample(
         positive_mask, negative_mask, explanation, has_annotation, threshold, normalize, strict, epsilon
     )
@@ -561,7 +569,7 @@ class ExplanationIoU(AnnotatedMeanMetric):
         super().__init__(name=name, dtype=dtype, **kwargs)
         self.threshold = float(threshold)
         self.normalize = normalize
-        self.strict = bool(strict)
+        self.strict = check_bool(strict, "strict")
         self.empty_score = float(empty_score)
 
     @_no_autograph
@@ -587,7 +595,7 @@ class _ExplanationPRFBase(AnnotatedMeanMetric):
         super().__init__(name=name or f"explanation_{self._key}", dtype=dtype, **kwargs)
         self.threshold = float(threshold)
         self.normalize = normalize
-        self.strict = bool(strict)
+        self.strict = check_bool(strict, "strict")
         self.epsilon = float(epsilon)
 
     @_no_autograph

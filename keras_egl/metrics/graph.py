@@ -38,7 +38,7 @@ from keras_egl.metrics.explanation import (
     _reduce,
     _to_float,
 )
-from keras_egl.validation import check_choice
+from keras_egl.validation import assert_values, check_choice
 
 #: The ``normalize`` options: the methods of :func:`keras_egl.explain.masks.normalize_map`.
 GRAPH_NORMALIZATIONS = NORMALIZE_METHODS
@@ -56,7 +56,7 @@ __all__ = [
 
 
 def _as_nodes(x, name):
-    x = _to_float(x, name)
+    x = assert_values(_to_float(x, name), name, what="finite values")
     if x.shape.rank == 3 and x.shape[-1] == 1:
         x = tf.squeeze(x, -1)
     if x.shape.rank != 2:
@@ -65,7 +65,7 @@ def _as_nodes(x, name):
 
 
 def _as_edges(x, name):
-    x = _to_float(x, name)
+    x = assert_values(_to_float(x, name), name, what="finite values")
     if x.shape.rank == 4 and x.shape[-1] == 1:
         x = tf.squeeze(x, -1)
     if x.shape.rank != 3:

@@ -22,6 +22,17 @@ def roc_auc(y, score):
     from sklearn.metrics import roc_auc_score
 
     y = np.asarray(y)
+    score = np.asarray(score)
+    if y.ndim != 1:
+        raise ValueError(f"`y` must be 1-D binary labels (N,); got shape {y.shape}.")
+    if score.dtype.kind not in "biuf":
+        raise TypeError(f"`score` must hold real numbers; got dtype {score.dtype}.")
+    if score.shape != y.shape:
+        raise ValueError(f"`score` must have one value per label, shape {y.shape}; got shape {score.shape}.")
+    if not np.all(np.isfinite(score)):
+        raise ValueError("`score` must hold finite values; got NaN or infinite entries.")
+    if len(np.unique(y)) > 2:
+        raise ValueError(f"`y` must be binary labels; got {len(np.unique(y))} classes {np.unique(y)[:5].tolist()}.")
     if len(np.unique(y)) < 2:
         return float("nan")
     return float(roc_auc_score(y, score))
@@ -56,8 +67,23 @@ def evaluate_graph_model(model, dataset, methods=("grad_cam",), edge_method="gra
       ...                            methods=("grad_cam", "eb"), edge_method="auto")
       >>> res["auc"], res["grad_cam"]["node_mse"]
     """
-    from keras_egl.explain.graph import explain_graph
+    from keras_egl.explain.graph import EDGE_METHODS, NODE_METHODS, explain_graph
     from keras_egl.layers.graph import gcn_layers
+    from keras_egl.validation import check_choice
+
+    if isinstance(methods, str) or not isinstance(methods, (list, tuple)):
+        raise TypeError(f"`methods` must be a list or tuple of node methods {NODE_METHODS}, e.g. "
+                        f"({methods!r},); got {type(methods).__name__} {methods!r}.")
+    for meth in methods:
+        check_choice(meth, NODE_METHODS, "methods")
+    check_choice(edge_method, EDGE_METHODS + ("auto",), "edge_method")
+    if isinstance(target, str):
+        check_choice(target, ("true", "pred"), "target")
+    try:
+        iter(dataset)
+    except TypeError:
+        raise TypeError(f"`dataset` must be an iterable of (inputs dict, y) batches; got "
+                        f"{type(dataset).__name__}.") from None
     from keras_egl.metrics.graph import (edge_explanation_mae, edge_explanation_mse,
                                          node_explanation_mae, node_explanation_mse)
     from keras_egl.models.base import ExplanationGuidedModel

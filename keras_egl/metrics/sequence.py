@@ -24,6 +24,10 @@ _SMOOTHING = (None, "method0", "method1", "method2", "method3", "method4", "meth
 
 
 def _check_pairs(references, hypotheses):
+    for name, seqs in (("references", references), ("hypotheses", hypotheses)):
+        if isinstance(seqs, str) or not isinstance(seqs, (list, tuple)):
+            raise TypeError(f"`{name}` must be a list of token lists; received {type(seqs).__name__} "
+                            f"{seqs!r:.80}.")
     if len(references) != len(hypotheses):
         raise ValueError(f"`references` has {len(references)} sequences but `hypotheses` has "
                          f"{len(hypotheses)}; expected one reference per hypothesis.")
@@ -34,6 +38,9 @@ def _check_pairs(references, hypotheses):
             if isinstance(s, str):
                 raise TypeError(f"`{name}` must hold token lists, not strings (split them first); "
                                 f"received {s!r}.")
+            if not isinstance(s, (list, tuple, np.ndarray)):
+                raise TypeError(f"`{name}` must hold token lists (one list per sequence); received "
+                                f"{type(s).__name__} {s!r}.")
 
 
 def bleu_scores(references, hypotheses, max_n=4, level="corpus", smoothing=None):
@@ -62,7 +69,7 @@ def bleu_scores(references, hypotheses, max_n=4, level="corpus", smoothing=None)
         raise ValueError(f"`level` must be 'corpus' or 'sentence'; received {level!r}.")
     if smoothing not in _SMOOTHING:
         raise ValueError(f"`smoothing` must be one of {_SMOOTHING}; received {smoothing!r}.")
-    if not isinstance(max_n, int) or max_n < 1:
+    if isinstance(max_n, bool) or not isinstance(max_n, int) or max_n < 1:
         raise ValueError(f"`max_n` must be a positive int; received {max_n!r}.")
     fn = getattr(SmoothingFunction(), smoothing) if smoothing else None
     refs = [[list(map(str, r))] for r in references]
@@ -120,6 +127,8 @@ def rouge_1(references, hypotheses, variant="recall"):
 
 def sequence_scores(references, hypotheses, level="corpus", smoothing=None, rouge="recall"):
     """BLEU-1..4 and ROUGE-1 in one dict (Table 3.1's five columns)."""
+    if rouge not in ("recall", "precision", "f"):
+        raise ValueError(f"`rouge` must be 'recall', 'precision' or 'f'; received {rouge!r}.")
     out = bleu_scores(references, hypotheses, 4, level, smoothing)
     out["ROUGE"] = rouge_1(references, hypotheses, rouge)
     return out

@@ -13,9 +13,22 @@
 Both return logits (``from_logits=True``).
 """
 
+import numbers
 import os
 
 from keras_egl._keras import keras
+from keras_egl.validation import check_float, check_positive_int
+
+
+def _check_image_shape(input_shape, allow_none=False):
+    """``(H, W, C)`` of positive ints (``None`` for H/W only with ``allow_none``)."""
+    ok = isinstance(input_shape, (tuple, list)) and len(input_shape) == 3 and all(
+        (d is None and allow_none and i < 2) or (isinstance(d, numbers.Integral) and not isinstance(d, bool)
+                                                 and d >= 1)
+        for i, d in enumerate(input_shape))
+    if not ok:
+        raise ValueError(f"`input_shape` must be an image shape (H, W, C) of positive ints; got {input_shape!r}.")
+    return tuple(None if d is None else int(d) for d in input_shape)
 
 RESNET50_LAYER = "conv5_block3_out"
 SMALL_CNN_LAYER = "cam_conv"
@@ -44,9 +57,11 @@ def build_resnet50(input_shape=(224, 224, 3), num_classes=2, weights=None, name=
     if weights not in (None,) and not isinstance(weights, (str, os.PathLike)):
         raise TypeError(f"`weights` must be None or a local file path; got {type(weights).__name__}.")
     if weights == "imagenet":
-        raise ValueError("`weights='imagenet'` would download; pass None or a local weights file path.")
+        raise ValueError("`weights`='imagenet' would download; pass None or a local weights file path.")
     if weights is not None and not os.path.exists(weights):
         raise ValueError(f"`weights` file {weights!r} does not exist.")
+    input_shape = _check_image_shape(input_shape, allow_none=True)
+    num_classes = check_positive_int(num_classes, "num_classes")
     base = keras.applications.ResNet50(include_top=False, weights=None, input_shape=tuple(input_shape))
     if weights is not None:
         base.load_weights(weights)
@@ -75,7 +90,21 @@ def build_small_cnn(input_shape=(64, 64, 3), num_classes=2, filters=(16, 32, 64)
     Returns:
       a functional ``keras.Model`` (logits).
     """
-    init = lambda i: keras.initializers.GlorotUniform(seed + i)  # noqa: E731
+    input_shape = _check_image_shape(input_shape)
+    num_classes = check_positive_int(num_classes, "num_classes")
+    if isinstance(filters, numbers.Integral) or not all(
+            isinstance(f, numbers.Integral) and not isinstance(f, bool) for f in filters):
+        raise TypeError(f"`filters` must be a tuple of ints; got {filters!r}.")
+    if any(f < 1 for f in filters):
+        raise ValueError(f"`filters` must be positive; got {filters!r}.")
+    cam_filters = check_positive_int(cam_filters, "cam_filters")
+    dropout = check_float(dropout, "dropout", low=0.0, high=1.0, high_inclusive=False)
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
+        raise TypeError(f"`seed` must be an int or None; got {type(seed).__name__} {seed!r}.")
+    if input_shape[0] < 2 ** len(filters) or input_shape[1] < 2 ** len(filters):
+        raise ValueError(f"`input_shape` {input_shape} is too small for {len(filters)} 2×2 poolings "
+                         f"(H and W must be >= {2 ** len(filters)}).")
+    init = lambda i: keras.initializers.GlorotUniform(None if seed is None else seed + i)  # noqa: E731
     inp = keras.Input(tuple(input_shape), name="image")
     x = inp
     for i, f in enumerate(filters):
@@ -96,5 +125,10 @@ def cam_size(model, layer_name):
     """Static ``(h, w)`` of ``layer_name``'s output in ``model`` (the CAM grid)."""
     from keras_egl.explain.activations import find_layer
 
+    if not isinstance(model, keras.Model):
+        raise TypeError(f"`model` must be a keras Model; got {type(model).__name__}.")
     shape = find_layer(model, layer_name).output.shape
+    if shape.rank != 4 or shape[1] is None or shape[2] is None:
+        raise ValueError(f"`layer_name`={layer_name!r} must name a conv layer with a static (B, h, w, C) output; "
+                         f"its output has shape {shape}.")
     return int(shape[1]), int(shape[2])

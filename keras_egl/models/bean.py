@@ -20,7 +20,10 @@ pairing its input with its kernel — for LeNet-5 the 400 flattened conv
 features (fc1), the 120 (fc2) and the 84 (fc3) units; the logits never.
 """
 
+import numbers
+
 from keras_egl._keras import keras
+from keras_egl.validation import check_float, check_positive_int
 from keras_egl.layers.bean import BEANDense
 from keras_egl.regularizers.bean import get as _get_bean
 
@@ -47,15 +50,31 @@ def dense_block(units, activation=None, bean=None, kernel_regularizer=None, seed
 
 
 def _check_shape(input_shape, rank, name):
-    if not isinstance(input_shape, (tuple, list)) or len(input_shape) != rank:
-        raise ValueError(f"`input_shape` of {name} must be a tuple of length {rank}; received {input_shape!r}.")
+    if not isinstance(input_shape, (tuple, list)) or len(input_shape) != rank or not all(
+            isinstance(d, numbers.Integral) and not isinstance(d, bool) and d >= 1 for d in input_shape):
+        raise ValueError(f"`input_shape` of {name} must be a tuple of {rank} positive ints; received "
+                         f"{input_shape!r}.")
     return tuple(int(d) for d in input_shape)
 
 
 def _check_dropout(dropout):
-    if not 0.0 <= float(dropout) < 1.0:
-        raise ValueError(f"`dropout` must be in [0, 1); received dropout={dropout!r}.")
-    return float(dropout)
+    return check_float(dropout, "dropout", low=0.0, high=1.0, high_inclusive=False)
+
+
+def _check_seed(seed):
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
+        raise TypeError(f"`seed` must be an int or None; received {type(seed).__name__} {seed!r}.")
+    return seed
+
+
+def _check_widths(hidden):
+    if isinstance(hidden, numbers.Integral) or not all(
+            isinstance(h, numbers.Integral) and not isinstance(h, bool) for h in hidden):
+        raise TypeError(f"`hidden` must be a tuple of ints, e.g. (500,); received {hidden!r}.")
+    hidden = tuple(int(h) for h in hidden)
+    if any(h <= 0 for h in hidden):
+        raise ValueError(f"`hidden` widths must be positive; received {hidden}.")
+    return hidden
 
 
 def mlp(
@@ -91,10 +110,15 @@ def mlp(
     """
     if bean_layers not in ("all", "hidden"):
         raise ValueError(f"`bean_layers` must be 'all' or 'hidden'; received {bean_layers!r}.")
-    hidden = tuple(int(h) for h in hidden)
-    if any(h <= 0 for h in hidden):
-        raise ValueError(f"`hidden` widths must be positive; received {hidden}.")
+    hidden = _check_widths(hidden)
     dropout = _check_dropout(dropout)
+    n_classes = check_positive_int(n_classes, "n_classes", minimum=2)
+    seed = _check_seed(seed)
+    if isinstance(input_shape, numbers.Integral):
+        input_shape = (input_shape,)
+    if not isinstance(input_shape, (tuple, list)) or not input_shape:
+        raise ValueError(f"`input_shape` of mlp must be a non-empty tuple of positive ints; received {input_shape!r}.")
+    input_shape = _check_shape(input_shape, len(input_shape), "mlp")
     inputs = keras.Input(shape=tuple(input_shape), name="image")
     x = keras.layers.Flatten()(inputs) if len(input_shape) != 1 else inputs
     widths = hidden + (int(n_classes),)
@@ -156,6 +180,12 @@ def lenet5(
     if conv1_padding not in ("same", "valid"):
         raise ValueError(f"`conv1_padding` must be 'auto', 'same' or 'valid'; received {conv1_padding!r}.")
     dropout = _check_dropout(dropout)
+    n_classes = check_positive_int(n_classes, "n_classes", minimum=2)
+    seed = _check_seed(seed)
+    side = min(input_shape[:2]) - (4 if conv1_padding == "valid" else 0)
+    if (side // 2 - 4) // 2 < 1:
+        raise ValueError(f"`input_shape` {input_shape} is too small for LeNet-5 (conv 5×5, pool, conv 5×5, pool "
+                         f"with conv1_padding={conv1_padding!r}).")
     inputs = keras.Input(shape=input_shape, name="image")
     x = keras.layers.Conv2D(6, 5, padding=conv1_padding, activation="relu", kernel_initializer=_init(seed, 101),
                             name="conv1")(inputs)
@@ -212,9 +242,9 @@ def resnet18_cifar(input_shape=(32, 32, 3), n_classes=10, bean=None, kernel_regu
         >>> model = resnet18_cifar(bean={"alpha": 3.0, "order": 1, "normalize": False}, width=16)
     """
     input_shape = _check_shape(input_shape, 3, "resnet18_cifar")
-    if int(width) <= 0:
-        raise ValueError(f"`width` must be a positive integer; received width={width!r}.")
-    width = int(width)
+    width = check_positive_int(width, "width")
+    n_classes = check_positive_int(n_classes, "n_classes", minimum=2)
+    seed = _check_seed(seed)
     inputs = keras.Input(shape=input_shape, name="image")
     x = keras.layers.Conv2D(width, 3, padding="same", use_bias=False, kernel_initializer=_he(seed, 0),
                             name="stem_conv")(inputs)

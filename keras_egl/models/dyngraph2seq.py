@@ -43,6 +43,7 @@ from keras_egl._keras import keras, tf
 from keras_egl.layers.dyngraph import (DynamicBiGCN, MaxPoolGraphReadout, NodeToGraphAttention,
                                        active_node_mask)
 from keras_egl.layers.seq_attention import MonotonicAttention, get_sequence_attention
+from keras_egl.validation import check_non_negative, check_positive_int
 from keras_egl.regularizers.group_lasso import (SlidingWindowGroupLasso, proximal_group_lasso_step,
                                                 sliding_window_group_lasso)
 
@@ -63,6 +64,14 @@ def make_teacher_forcing(sequences, max_len=15, go_id=GO_ID, eos_id=EOS_ID, pad_
     Returns:
         ``(decoder_input [B, L], target [B, L], mask [B, L] float32)``.
     """
+    max_len = check_positive_int(max_len, "max_len")
+    if sequences is None or isinstance(sequences, (str, bytes)) or not hasattr(sequences, "__len__"):
+        raise TypeError(f"`sequences` must be a list of token-id lists; received {type(sequences).__name__}.")
+    for i, seq in enumerate(sequences):
+        if isinstance(seq, (str, bytes)) or not hasattr(seq, "__iter__") or not all(
+                isinstance(tok, (int, np.integer)) and not isinstance(tok, bool) for tok in seq):
+            raise TypeError(f"`sequences`[{i}] must be a list of int token ids (encode the stages first, "
+                            f"e.g. StageVocab.encode); received {seq!r}.")
     n = len(sequences)
     dec_in = np.full((n, max_len), pad_id, np.int32)
     target = np.full((n, max_len), pad_id, np.int32)
@@ -128,6 +137,9 @@ def _readout_layer(readout, units, mask_inactive):
     return NodeToGraphAttention(mask_inactive=mask_inactive, name="readout")
 
 
+_SEQ_ATTENTIONS = (None, "none", "bahdanau", "luong", "monotonic", "monotonic_luong")
+
+
 class _EncoderDecoder(keras.Model):
     """Shared LSTM decoder with optional attention; subclasses define ``encode``."""
 
@@ -141,6 +153,11 @@ class _EncoderDecoder(keras.Model):
             raise ValueError(f"`decoder_init` must be 'state' or 'cell'; received {decoder_init!r}.")
         if not isinstance(max_decode_len, int) or max_decode_len < 1:
             raise ValueError(f"`max_decode_len` must be a positive int; received {max_decode_len!r}.")
+        if seq_attention not in _SEQ_ATTENTIONS:
+            raise ValueError(f"`seq_attention` must be one of {_SEQ_ATTENTIONS}; received {seq_attention!r}.")
+        units = check_positive_int(units, "units")
+        embed_dim = check_positive_int(embed_dim, "embed_dim")
+        attention_units = check_positive_int(attention_units, "attention_units")
         self.vocab_size = vocab_size
         self.units = units
         self.embed_dim = embed_dim
@@ -463,6 +480,10 @@ class DynGraph2Seq(_EncoderDecoder):
                          decoder_init=decoder_init, sigmoid_noise=sigmoid_noise, seed=seed, **kwargs)
         if readout not in ("maxpool", "attention"):
             raise ValueError(f"`readout` must be 'maxpool' or 'attention'; received {readout!r}.")
+        num_nodes = check_positive_int(num_nodes, "num_nodes")
+        num_features = check_positive_int(num_features, "num_features")
+        time_steps = check_positive_int(time_steps, "time_steps")
+        l2 = check_non_negative(l2, "l2")
         if group_lasso_mode not in ("subgradient", "proximal"):
             raise ValueError("`group_lasso_mode` must be 'subgradient' or 'proximal'; received "
                              f"{group_lasso_mode!r}.")
@@ -574,6 +595,9 @@ class Graph2Seq(_EncoderDecoder):
         super().__init__(vocab_size, units=units, embed_dim=embed_dim, seq_attention=seq_attention,
                          attention_units=attention_units, max_decode_len=max_decode_len,
                          decoder_init=decoder_init, **kwargs)
+        num_nodes = check_positive_int(num_nodes, "num_nodes")
+        num_features = check_positive_int(num_features, "num_features")
+        l2 = check_non_negative(l2, "l2")
         nf = _shared_features(node_features, num_nodes, num_features, None)
         self.node_features = tf.constant(nf) if nf is not None else None
         if readout not in ("maxpool", "attention"):
@@ -637,6 +661,8 @@ class Seq2Seq(_EncoderDecoder):
         super().__init__(vocab_size, units=units, embed_dim=embed_dim, seq_attention=seq_attention,
                          attention_units=attention_units, max_decode_len=max_decode_len,
                          decoder_init=decoder_init, sigmoid_noise=sigmoid_noise, seed=seed, **kwargs)
+        num_nodes = check_positive_int(num_nodes, "num_nodes")
+        node_embed_dim = check_positive_int(node_embed_dim, "node_embed_dim")
         self.num_nodes = num_nodes
         self._cfg = {"num_nodes": num_nodes, "node_embed_dim": node_embed_dim,
                      "sigmoid_noise": sigmoid_noise, "seed": seed}

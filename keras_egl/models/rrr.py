@@ -36,6 +36,7 @@ from keras_egl.models.base import ExplanationGuidedModel
 from keras_egl.terms.core import HAS_ANNOTATION, NEG_MASK, POS_MASK, ExplanationTerm
 from keras_egl.terms.rrr import REFERENCE_LAMBDA2, RightReasonsTerm, SmallParamsTerm
 from keras_egl.training.sampling import AlwaysIncludeSequence, always_include_batches  # noqa: F401  (re-export)
+from keras_egl.validation import check_float, check_positive_int
 
 __all__ = [
     "RightReasonsTerm",
@@ -229,14 +230,21 @@ def rrr_mlp(input_shape=(784,), n_classes=10, hidden=(50, 30), init_stddev=0.1, 
     Returns:
       A functional ``keras.Model``.
     """
-    if isinstance(input_shape, numbers.Integral):
+    if isinstance(input_shape, numbers.Integral) and not isinstance(input_shape, bool):
         input_shape = (int(input_shape),)
-    if not isinstance(input_shape, (tuple, list)) or not input_shape:
-        raise ValueError(f"`input_shape` must be a non-empty tuple; got {input_shape!r}.")
-    if int(n_classes) < 2:
-        raise ValueError(f"`n_classes` must be >= 2; got {n_classes!r}.")
-    if not float(init_stddev) > 0:
-        raise ValueError(f"`init_stddev` must be > 0; got {init_stddev!r}.")
+    if not isinstance(input_shape, (tuple, list)) or not input_shape or not all(
+            isinstance(d, numbers.Integral) and not isinstance(d, bool) and d >= 1 for d in input_shape):
+        raise ValueError(f"`input_shape` must be a non-empty tuple of positive ints; got {input_shape!r}.")
+    input_shape = tuple(int(d) for d in input_shape)
+    n_classes = check_positive_int(n_classes, "n_classes", minimum=2)
+    init_stddev = check_float(init_stddev, "init_stddev", low=0.0, low_inclusive=False)
+    if isinstance(hidden, numbers.Integral) or not all(
+            isinstance(u, numbers.Integral) and not isinstance(u, bool) for u in hidden):
+        raise TypeError(f"`hidden` must be a tuple of ints; got {hidden!r}.")
+    if any(u < 1 for u in hidden):
+        raise ValueError(f"`hidden` widths must be >= 1; got {hidden!r}.")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
+        raise TypeError(f"`seed` must be an int or None; got {type(seed).__name__} {seed!r}.")
 
     def init(k):
         return keras.initializers.RandomNormal(0.0, float(init_stddev),

@@ -55,6 +55,7 @@ import numbers
 import numpy as np
 
 from keras_egl._keras import keras, tf
+from keras_egl.validation import assert_values, check_bool, check_non_negative, check_positive_int
 
 ORDERS = (1, 2, "cos")
 DIVERGENCES = ("squared", "abs")
@@ -84,8 +85,8 @@ def _check_order(order):
 def _check_gamma(gamma):
     if isinstance(gamma, bool) or not isinstance(gamma, numbers.Real):
         raise TypeError(f"`gamma` must be a positive real number; received {type(gamma).__name__} {gamma!r}.")
-    if not gamma > 0:
-        raise ValueError(f"`gamma` must be > 0 (f(W) = |tanh(gamma W)|); received gamma={gamma!r}.")
+    if not gamma > 0 or not np.isfinite(gamma):
+        raise ValueError(f"`gamma` must be a finite number > 0 (f(W) = |tanh(gamma W)|); received gamma={gamma!r}.")
     return float(gamma)
 
 
@@ -103,6 +104,8 @@ def _as_kernel(kernel):
         raise ValueError(
             f"`kernel` must be the 2-D outgoing weight matrix (N_l, N_(l+1)); received shape {kernel.shape}."
         )
+    if tf.executing_eagerly():  # eager calls only: the layers' traced steps stay assertion-free
+        assert_values(kernel, "kernel")
     return kernel
 
 
@@ -119,6 +122,8 @@ def _as_activations(h, kernel):
             f"`h` must be 2-D activations (S, N_l); received shape {h.shape}. Flatten the features first "
             "(a Dense kernel pairs with the flattened input)."
         )
+    if tf.executing_eagerly():
+        assert_values(h, "h")
     n_h, n_w = h.shape[-1], kernel.shape[0]
     if n_h is not None and n_w is not None and n_h != n_w:
         raise ValueError(
@@ -166,6 +171,7 @@ def neuron_correlation(kernel, order=1, gamma=1.0, normalize=True):
         >>> A = neuron_correlation(tf.ones((4, 3)), order=2)   # (4, 4)
     """
     order = _check_order(order)
+    normalize = check_bool(normalize, "normalize")
     f = connectivity_strength(kernel, gamma)
     if order == "cos":
         norms = tf.norm(f, axis=1)
@@ -219,6 +225,7 @@ def bean_penalty(h, kernel, order=1, gamma=1.0, divergence="squared", normalize=
     """
     divergence = _check_divergence(divergence)
     order = _check_order(order)
+    normalize = check_bool(normalize, "normalize")
     kernel = _as_kernel(kernel)
     h = _as_activations(h, kernel)
     s = tf.cast(tf.shape(h)[0], h.dtype)
@@ -315,6 +322,7 @@ def bean_penalty_pairwise(h, kernel, order=1, gamma=1.0, divergence="squared", n
     """
     divergence = _check_divergence(divergence)
     order = _check_order(order)
+    normalize = check_bool(normalize, "normalize")
     kernel = _as_kernel(kernel)
     h = _as_activations(h, kernel)
     a = neuron_correlation(kernel, order=order, gamma=gamma, normalize=normalize)
@@ -343,6 +351,8 @@ def convert_alpha(alpha, n_out, order, to="paper"):
     order = _check_order(order)
     if to not in ("paper", "code"):
         raise ValueError(f"`to` must be 'paper' or 'code'; received to={to!r}.")
+    alpha = check_non_negative(alpha, "alpha")
+    n_out = check_positive_int(n_out, "n_out")
     if order == "cos":
         return float(alpha)
     factor = float(n_out) ** order
@@ -385,7 +395,7 @@ class BEANRegularizer:
         self.order = _check_order(order)
         self.gamma = _check_gamma(gamma)
         self.divergence = _check_divergence(divergence)
-        self.normalize = bool(normalize)
+        self.normalize = check_bool(normalize, "normalize")
 
     def penalty(self, h, kernel):
         """``L_c`` without ``α``."""

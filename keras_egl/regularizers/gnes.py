@@ -24,6 +24,7 @@ Public objects: :class:`ExplanationConsistency`, :class:`ExplanationSparsity`.
 """
 
 from keras_egl._keras import keras, tf
+from keras_egl.validation import check_bool, check_float, check_non_negative
 
 __all__ = ["ExplanationConsistency", "ExplanationSparsity"]
 
@@ -61,11 +62,9 @@ class ExplanationConsistency:
     """
 
     def __init__(self, anti_collapse=False, upper_triangle=False, eps=1e-6):
-        self.anti_collapse = bool(anti_collapse)
-        self.upper_triangle = bool(upper_triangle)
-        if not float(eps) > 0:
-            raise ValueError(f"`eps` must be > 0; received {eps!r}.")
-        self.eps = float(eps)
+        self.anti_collapse = check_bool(anti_collapse, "anti_collapse")
+        self.upper_triangle = check_bool(upper_triangle, "upper_triangle")
+        self.eps = check_float(eps, "eps", low=0.0, low_inclusive=False)
 
     def __call__(self, node_map, edge_map, adjacency, node_mask=None):
         m, e, keep = _shapes(node_map, edge_map, node_mask)
@@ -108,10 +107,8 @@ class ExplanationSparsity:
     """
 
     def __init__(self, node_weight=1.0, edge_weight=1.0):
-        self.node_weight = float(node_weight)
-        self.edge_weight = float(edge_weight)
-        if self.node_weight < 0 or self.edge_weight < 0:
-            raise ValueError(f"`node_weight`/`edge_weight` must be >= 0; received {node_weight}, {edge_weight}.")
+        self.node_weight = check_non_negative(node_weight, "node_weight")
+        self.edge_weight = check_non_negative(edge_weight, "edge_weight")
 
     def __call__(self, node_map, edge_map, node_mask=None):
         m, e, keep = _shapes(node_map, edge_map, node_mask)

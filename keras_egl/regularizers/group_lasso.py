@@ -26,6 +26,7 @@ Two ways to train with it:
 """
 
 from keras_egl._keras import keras, tf
+from keras_egl.validation import check_bool, check_non_negative
 
 
 def _safe_norm(sq):
@@ -36,9 +37,9 @@ def _safe_norm(sq):
 
 
 def _check_window(window, stride):
-    if not isinstance(window, int) or window <= 0:
+    if isinstance(window, bool) or not isinstance(window, int) or window <= 0:
         raise ValueError(f"`window` must be a positive int; received {window!r}.")
-    if not isinstance(stride, int) or stride <= 0:
+    if isinstance(stride, bool) or not isinstance(stride, int) or stride <= 0:
         raise ValueError(f"`stride` must be a positive int; received {stride!r}.")
 
 
@@ -68,8 +69,8 @@ def sliding_window_group_lasso(kernel, window=12, stride=1, separate_streams=Fal
     w = tf.convert_to_tensor(kernel)
     if w.shape.rank is None or w.shape.rank < 2:
         raise ValueError(f"`kernel` must be [T, D, ...] (rank >= 2); received shape {w.shape}.")
-    if separate_streams and w.shape.rank != 4:
-        raise ValueError("`separate_streams=True` needs a [T, D, S, H] kernel; received shape "
+    if check_bool(separate_streams, "separate_streams") and w.shape.rank != 4:
+        raise ValueError("`separate_streams`=True needs a [T, D, S, H] kernel; received shape "
                          f"{w.shape}.")
     _check_window(window, stride)
     t_steps = w.shape[0]
@@ -120,13 +121,13 @@ class SlidingWindowGroupLasso(keras.regularizers.Regularizer):
     """
 
     def __init__(self, beta=3e-4, window=12, stride=1, separate_streams=False, l2=0.0):
-        if beta < 0 or l2 < 0:
-            raise ValueError(f"`beta` and `l2` must be >= 0; received beta={beta!r}, l2={l2!r}.")
+        beta = check_non_negative(beta, "beta")
+        l2 = check_non_negative(l2, "l2")
         _check_window(window, stride)
         self.beta = float(beta)
         self.window = window
         self.stride = stride
-        self.separate_streams = bool(separate_streams)
+        self.separate_streams = check_bool(separate_streams, "separate_streams")
         self.l2 = float(l2)
 
     def __call__(self, x):
@@ -147,7 +148,15 @@ def feature_importance(kernel, per_time=True):
     Used to rank keywords per month (thesis Table 3.2; the ranking rule is not
     stated there, this is our reading).
     """
+    per_time = check_bool(per_time, "per_time")
+    if kernel is None:
+        raise ValueError("`kernel` is required; got None.")
     w = tf.convert_to_tensor(kernel)
+    if not (w.dtype.is_floating or w.dtype.is_integer):
+        raise TypeError(f"`kernel` must be a real tensor; received dtype {w.dtype.name}.")
+    if w.shape.rank is None or w.shape.rank < 2:
+        raise ValueError(f"`kernel` must be [T, D, ...] (rank >= 2); received shape {w.shape}.")
+    w = tf.cast(w, tf.float32) if w.dtype.is_integer else w
     sq = tf.reduce_sum(tf.reshape(tf.square(w), [w.shape[0], w.shape[1], -1]), axis=-1)
     if per_time:
         return tf.sqrt(sq)
@@ -159,7 +168,7 @@ def _grouped(w, separate_streams):
     t_steps, d = w.shape[0], w.shape[1]
     if separate_streams:
         if w.shape.rank != 4:
-            raise ValueError("`separate_streams=True` needs a [T, D, S, H] kernel; received "
+            raise ValueError("`separate_streams`=True needs a [T, D, S, H] kernel; received "
                              f"shape {w.shape}.")
         return w
     return tf.reshape(w, [t_steps, d, 1, -1])

@@ -30,8 +30,8 @@ _GROUPS = ("outgoing", "incoming")
 
 
 def _check_coef(name, value):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value >= 0:
-        raise ValueError(f"`{name}` must be a real number >= 0; received {name}={value!r}.")
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value >= 0 or value == float("inf"):
+        raise ValueError(f"`{name}` must be a finite real number >= 0; received {name}={value!r}.")
     return float(value)
 
 

@@ -20,6 +20,7 @@ from keras_egl.explain.gradients import gradient_mask
 from keras_egl.models.rrr import RightForRightReasons, rrr_optimizer
 from keras_egl.terms.core import NEG_MASK
 from keras_egl.terms.rrr import REFERENCE_LAMBDA2
+from keras_egl.validation import check_float, check_positive_int
 
 __all__ = ["find_another_explanation", "FAEResult", "fit_rrr", "accuracy"]
 
@@ -50,7 +51,14 @@ class FAEResult:
 
 def accuracy(model, x, y, batch_size=2048):
     """Top-1 accuracy of a logits model on numpy data."""
+    batch_size = check_positive_int(batch_size, "batch_size")
     x = np.asarray(x, dtype=np.float32)
+    y = np.asarray(y)
+    if x.ndim == 0 or len(x) == 0:
+        raise ValueError(f"`x` must be a non-empty batch (N, ...); got shape {x.shape}.")
+    if y.ndim != 1 or len(y) != len(x):
+        raise ValueError(f"`y` must be integer labels (N,) with one entry per row of `x` ({len(x)}); got shape "
+                         f"{y.shape}.")
     # Direct calls, not model.predict: no predict-function tracing per model (FAE builds many).
     preds = [np.argmax(model(x[i:i + batch_size], training=False).numpy(), -1)
              for i in range(0, len(x), batch_size)]
@@ -82,11 +90,15 @@ def fit_rrr(model, x, y, annotation=None, lambda1=1000.0, lambda2=REFERENCE_LAMB
     double-backprop step with XLA (several times faster for small MLPs on
     CPU). Returns ``(rrr_model, history)``.
     """
+    epochs = check_positive_int(epochs, "epochs")
+    batch_size = check_positive_int(batch_size, "batch_size")
     if seed is not None:
         tf.random.set_seed(int(seed))
     x = np.asarray(x)
     if not np.issubdtype(x.dtype, np.floating):
         x = x.astype(np.float32)  # keep the 0–255 scale
+    if np.ndim(y) == 0 or len(y) != len(x):
+        raise ValueError(f"`y` must have one label per row of `x` ({len(x)}); got shape {np.shape(y)}.")
     inputs = {"x": x}
     if annotation is not None:
         annotation = np.asarray(annotation)
@@ -96,7 +108,7 @@ def fit_rrr(model, x, y, annotation=None, lambda1=1000.0, lambda2=REFERENCE_LAMB
                                target=target, norm=norm, certainty=certainty)
     rrr.compile(rrr_optimizer(learning_rate), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                 metrics=["accuracy"], run_eagerly=run_eagerly, jit_compile=jit_compile)
-    hist = rrr.fit(inputs, np.asarray(y), epochs=int(epochs), batch_size=int(batch_size), shuffle=shuffle,
+    hist = rrr.fit(inputs, np.asarray(y), epochs=epochs, batch_size=batch_size, shuffle=shuffle,
                    verbose=verbose, callbacks=callbacks, validation_data=validation_data)
     return rrr, hist
 
@@ -140,8 +152,19 @@ def find_another_explanation(build_fn, x, y, x_test=None, y_test=None, n_iter=3,
     Returns:
       :class:`FAEResult`.
     """
+    if not callable(build_fn) or isinstance(build_fn, keras.layers.Layer):
+        raise TypeError(f"`build_fn` must be a callable t -> new keras.Model (a fresh model per iteration); got "
+                        f"{type(build_fn).__name__}.")
     x = np.asarray(x, dtype=np.float32)
     y = np.asarray(y)
+    if np.ndim(y) == 0 or len(y) != len(x):
+        raise ValueError(f"`y` must have one label per row of `x` ({len(x)}); got shape {np.shape(y)}.")
+    if (x_test is None) != (y_test is None):
+        raise ValueError("`x_test` and `y_test` go together: give both (for the test accuracy curve) or neither.")
+    if x_test is not None and len(x_test) != len(y_test):
+        raise ValueError(f"`y_test` must have one label per row of `x_test` ({len(x_test)}); got {len(y_test)}.")
+    check_float(cutoff, "cutoff", low=0.0, high=1.0)
+    n_iter = check_positive_int(n_iter, "n_iter", minimum=0)
     if int(n_iter) < 1:
         raise ValueError(f"`n_iter` must be >= 1; got {n_iter!r}.")
     if lambda_schedule is not None and not callable(lambda_schedule):

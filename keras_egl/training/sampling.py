@@ -9,6 +9,7 @@ epoch, :class:`AlwaysIncludeSequence` feeds them to ``fit``.
 import numpy as np
 
 from keras_egl._keras import keras
+from keras_egl.validation import check_bool, check_positive_int
 
 __all__ = ["always_include_batches", "AlwaysIncludeSequence"]
 
@@ -24,11 +25,18 @@ def always_include_batches(n, include, batch_size=256, shuffle=False, seed=None,
     Returns:
       A list of int arrays.
     """
-    n = int(n)
-    include = np.unique(np.asarray(include, dtype=np.int64).ravel())
+    n = check_positive_int(n, "n", minimum=0)
+    shuffle = check_bool(shuffle, "shuffle")
+    raw = np.asarray(include)
+    if raw.dtype == bool:
+        raise TypeError("`include` must be row indices, not a boolean mask (use np.flatnonzero(mask)).")
+    if raw.size and raw.dtype.kind not in "iu":
+        raise TypeError(f"`include` must be integer row indices; got dtype {raw.dtype}.")
+    include = np.unique(raw.astype(np.int64).ravel())
     if include.size and (include.min() < 0 or include.max() >= n):
         raise ValueError(f"`include` indices must be in [0, {n}); got min {include.min()}, max {include.max()}.")
-    if int(batch_size) < 1:
+    batch_size = check_positive_int(batch_size, "batch_size", minimum=0)
+    if batch_size < 1:
         raise ValueError(f"`batch_size` must be >= 1; got {batch_size!r}.")
     rest = np.setdiff1d(np.arange(n), include)
     if shuffle:
@@ -66,8 +74,8 @@ class AlwaysIncludeSequence(keras.utils.Sequence):
             if len(v) != self.n:
                 raise ValueError(f"`x[{k!r}]` has {len(v)} rows but `y` has {self.n}.")
         self.include = include
-        self.batch_size = int(batch_size)
-        self.shuffle = bool(shuffle)
+        self.batch_size = batch_size
+        self.shuffle = shuffle
         self.seed = seed
         self.epoch = 0
         self._batches = always_include_batches(self.n, include, self.batch_size, self.shuffle, seed, 0)
