@@ -55,7 +55,8 @@ import numbers
 import numpy as np
 
 from keras_egl._keras import keras, tf
-from keras_egl.validation import assert_values, check_bool, check_non_negative, check_positive_int
+from keras_egl.validation import (assert_values, check_bool, check_choice, check_float, check_non_negative,
+                                  check_positive_int)
 
 ORDERS = (1, 2, "cos")
 DIVERGENCES = ("squared", "abs")
@@ -82,18 +83,6 @@ def _check_order(order):
     return order
 
 
-def _check_gamma(gamma):
-    if isinstance(gamma, bool) or not isinstance(gamma, numbers.Real):
-        raise TypeError(f"`gamma` must be a positive real number; received {type(gamma).__name__} {gamma!r}.")
-    if not gamma > 0 or not np.isfinite(gamma):
-        raise ValueError(f"`gamma` must be a finite number > 0 (f(W) = |tanh(gamma W)|); received gamma={gamma!r}.")
-    return float(gamma)
-
-
-def _check_divergence(divergence):
-    if divergence not in DIVERGENCES:
-        raise ValueError(f"`divergence` must be one of {DIVERGENCES}; received divergence={divergence!r}.")
-    return divergence
 
 
 def _as_kernel(kernel):
@@ -146,7 +135,7 @@ def connectivity_strength(kernel, gamma=1.0):
     Returns:
         A tensor shaped like ``kernel``.
     """
-    gamma = _check_gamma(gamma)
+    gamma = check_float(gamma, "gamma", low=0.0, low_inclusive=False)
     kernel = _as_kernel(kernel)
     return tf.abs(tf.tanh(gamma * kernel))
 
@@ -223,7 +212,7 @@ def bean_penalty(h, kernel, order=1, gamma=1.0, divergence="squared", normalize=
         >>> h = tf.random.normal((32, 84)); w = tf.random.normal((84, 10))
         >>> loss = 100.0 * bean_penalty(h, w, order=2, normalize=False)
     """
-    divergence = _check_divergence(divergence)
+    divergence = check_choice(divergence, DIVERGENCES, "divergence")
     order = _check_order(order)
     normalize = check_bool(normalize, "normalize")
     kernel = _as_kernel(kernel)
@@ -320,7 +309,7 @@ def bean_penalty_pairwise(h, kernel, order=1, gamma=1.0, divergence="squared", n
     Reference implementation for tests and the benchmark; same arguments and
     result as :func:`bean_penalty`.
     """
-    divergence = _check_divergence(divergence)
+    divergence = check_choice(divergence, DIVERGENCES, "divergence")
     order = _check_order(order)
     normalize = check_bool(normalize, "normalize")
     kernel = _as_kernel(kernel)
@@ -393,8 +382,8 @@ class BEANRegularizer:
             raise ValueError(f"`alpha` must be a finite number >= 0; received alpha={alpha!r}.")
         self.alpha = float(alpha)
         self.order = _check_order(order)
-        self.gamma = _check_gamma(gamma)
-        self.divergence = _check_divergence(divergence)
+        self.gamma = check_float(gamma, "gamma", low=0.0, low_inclusive=False)
+        self.divergence = check_choice(divergence, DIVERGENCES, "divergence")
         self.normalize = check_bool(normalize, "normalize")
 
     def penalty(self, h, kernel):

@@ -20,25 +20,14 @@ authors' code); dropout is ``keras.layers.Dropout``. Biases are never
 regularised (the thesis: "applied to all layers except biases").
 """
 
-import numbers
-
 from keras_egl._keras import keras, tf
+from keras_egl.validation import check_choice, check_non_negative
 
 __all__ = ["L1", "GroupLasso21", "ExclusiveSparsity12", "weight_decay"]
 
 _GROUPS = ("outgoing", "incoming")
 
 
-def _check_coef(name, value):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value >= 0 or value == float("inf"):
-        raise ValueError(f"`{name}` must be a finite real number >= 0; received {name}={value!r}.")
-    return float(value)
-
-
-def _check_groups(groups):
-    if groups not in _GROUPS:
-        raise ValueError(f"`groups` must be one of {_GROUPS}; received groups={groups!r}.")
-    return groups
 
 
 def _matrix(x):
@@ -68,7 +57,7 @@ class L1(keras.regularizers.Regularizer):
     """
 
     def __init__(self, l1=0.01):
-        self.l1 = _check_coef("l1", l1)
+        self.l1 = check_non_negative(l1, "l1")
 
     def __call__(self, x):
         return self.l1 * tf.reduce_sum(tf.abs(x))
@@ -96,9 +85,9 @@ class GroupLasso21(keras.regularizers.Regularizer):
     """
 
     def __init__(self, l=0.01, groups="outgoing", epsilon=1e-12):
-        self.l = _check_coef("l", l)
-        self.groups = _check_groups(groups)
-        self.epsilon = _check_coef("epsilon", epsilon)
+        self.l = check_non_negative(l, "l")
+        self.groups = check_choice(groups, _GROUPS, "groups")
+        self.epsilon = check_non_negative(epsilon, "epsilon")
 
     def __call__(self, x):
         w = _matrix(x)
@@ -125,8 +114,8 @@ class ExclusiveSparsity12(keras.regularizers.Regularizer):
     """
 
     def __init__(self, l=0.01, groups="outgoing"):
-        self.l = _check_coef("l", l)
-        self.groups = _check_groups(groups)
+        self.l = check_non_negative(l, "l")
+        self.groups = check_choice(groups, _GROUPS, "groups")
 
     def __call__(self, x):
         w = _matrix(x)
@@ -143,4 +132,4 @@ def weight_decay(l2):
     PyTorch's coupled ``Adam(weight_decay=wd)`` adds ``wd·w`` to the gradient,
     which equals ``keras.regularizers.L2(wd / 2)``.
     """
-    return keras.regularizers.L2(_check_coef("l2", l2))
+    return keras.regularizers.L2(check_non_negative(l2, "l2"))
