@@ -9,6 +9,9 @@ from keras_egl.models.base import ExplanationGuidedModel
 from keras_egl.testing import annotated_batch, small_cnn
 
 METHODS = ["rrr", "feedback", "gradia", "haics", "res_g", "res_l"]
+# One input-gradient term, one Grad-CAM term and the term with its own weights run
+# through every pipeline kind (the others share their code paths; CI time).
+PIPELINE_METHODS = ["rrr", "gradia", "res_l"]
 
 
 def _data(n=12):
@@ -42,8 +45,8 @@ def _pipelines(inputs, y, batch=6):
             "sequence": (Seq(), {})}
 
 
-@pytest.mark.parametrize("name", METHODS)
-def test_every_pipeline_trains_every_term(name):
+@pytest.mark.parametrize("name", PIPELINE_METHODS)
+def test_every_pipeline_trains_the_term(name):
     inputs, y = _data()
     logs = {}
     for kind, (source, kw) in _pipelines(inputs, y).items():
