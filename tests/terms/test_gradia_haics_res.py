@@ -72,36 +72,8 @@ def test_only_neg_mask_derives_pos_as_complement(kind):
     assert _value(TERMS[kind](), {"x": data["x"]}, y) == 0.0
 
 
-@pytest.mark.parametrize("kind", sorted(TERMS))
-@pytest.mark.parametrize("case", ["0_255", "nan", "wrong_size"])
-def test_bad_masks_rejected_inside_fit(kind, case):
-    data, y = _data()
-    if case == "0_255":
-        data["pos_mask"] = data["pos_mask"] * 255.0
-    elif case == "nan":
-        data["pos_mask"][1, 0, 0] = np.nan
-    else:
-        data["pos_mask"] = data["pos_mask"][:, :16, :16]  # never stretched to the input
-    egl = _compile(ExplanationGuidedModel(_net(), terms=[TERMS[kind]()], explained_layer=SMALL_CNN_LAYER))
-    with pytest.raises((ValueError, tf.errors.InvalidArgumentError), match="`pos_mask`"):
-        egl.fit(data, y, epochs=1, batch_size=4, verbose=0)
-
-
-class _SubclassedCNN(keras.Model):
-    """A subclassed CNN whose explained conv layer is an attribute."""
-
-    def __init__(self):
-        super().__init__()
-        self.c1 = keras.layers.Conv2D(4, 3, strides=2, padding="same", activation="relu",
-                                      kernel_initializer=keras.initializers.GlorotUniform(0))
-        self.cam_conv = keras.layers.Conv2D(4, 3, strides=2, padding="same", activation="relu",
-                                            name="sub_cam_conv",
-                                            kernel_initializer=keras.initializers.GlorotUniform(1))
-        self.pool = keras.layers.GlobalAveragePooling2D()
-        self.head = keras.layers.Dense(2, kernel_initializer=keras.initializers.GlorotUniform(2))
-
-    def call(self, x):
-        return self.head(self.pool(self.cam_conv(self.c1(x))))
+# 0/255, NaN and wrong-sized masks inside fit: run_term_test checks them for every
+# key each term reads (tests/terms/test_contract.py).
 
 
 def test_res_l_imputation_trains_with_subclassed_backbone():
