@@ -76,6 +76,23 @@ def test_only_neg_mask_derives_pos_as_complement(kind):
 # key each term reads (tests/terms/test_contract.py).
 
 
+class _SubclassedCNN(keras.Model):
+    """A subclassed CNN whose explained conv layer is an attribute."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1 = keras.layers.Conv2D(4, 3, strides=2, padding="same", activation="relu",
+                                      kernel_initializer=keras.initializers.GlorotUniform(0))
+        self.cam_conv = keras.layers.Conv2D(4, 3, strides=2, padding="same", activation="relu",
+                                            name="sub_cam_conv",
+                                            kernel_initializer=keras.initializers.GlorotUniform(1))
+        self.pool = keras.layers.GlobalAveragePooling2D()
+        self.head = keras.layers.Dense(2, kernel_initializer=keras.initializers.GlorotUniform(2))
+
+    def call(self, x):
+        return self.head(self.pool(self.cam_conv(self.c1(x))))
+
+
 def test_res_l_imputation_trains_with_subclassed_backbone():
     data, y = _data(n=8)
     egl = _compile(RESModel(_SubclassedCNN(), "sub_cam_conv", preset="RES-L"))
