@@ -240,32 +240,29 @@ class ExplanationContext:
             raise ValueError("target='true' needs labels `y`; none were given (use target='pred' "
                              "to explain the predicted class).")
 
-    def input_gradients(self, target="sum_log_prob", quantity="logit"):
-        """Input gradients ``∂ s/∂x`` of this step's forward pass (cached per target)."""
-        key = ("input_gradients", target if isinstance(target, str) else id(target), quantity)
+    def _cached_gradient(self, kind, wrt, target, quantity):
+        """``∂ s/∂wrt`` of the step's score ``s`` (``target``, ``quantity``), once per step."""
+        key = (kind, target if isinstance(target, str) else id(target), quantity)
         if key not in self._cache:
-            if not self.x0.dtype.is_floating:
-                raise TypeError("input gradients need a floating-point model input; got "
-                                f"{self.x0.dtype.name}.")
             self._needs_y(target)
             y = self.y if target == "true" else None
             self._cache[key] = self.gradient(
                 lambda out: select_target(out, target, y=y, from_logits=self.from_logits,
-                                          quantity=quantity), self.x)
+                                          quantity=quantity), wrt)
         return self._cache[key]
+
+    def input_gradients(self, target="sum_log_prob", quantity="logit"):
+        """Input gradients ``∂ s/∂x`` of this step's forward pass (cached per target)."""
+        if not self.x0.dtype.is_floating:
+            raise TypeError("input gradients need a floating-point model input; got "
+                            f"{self.x0.dtype.name}.")
+        return self._cached_gradient("input_gradients", self.x, target, quantity)
 
     def layer_gradients(self, target="true", quantity="logit"):
         """``∂ s/∂A`` for the explained layer's activations (cached per target)."""
         if self.activations is None:
             raise ValueError("no `explained_layer` was given to the model; Grad-CAM terms need one.")
-        key = ("layer_gradients", target if isinstance(target, str) else id(target), quantity)
-        if key not in self._cache:
-            self._needs_y(target)
-            y = self.y if target == "true" else None
-            self._cache[key] = self.gradient(
-                lambda out: select_target(out, target, y=y, from_logits=self.from_logits,
-                                          quantity=quantity), self.activations)
-        return self._cache[key]
+        return self._cached_gradient("layer_gradients", self.activations, target, quantity)
 
     def grad_cam(self, target="true", cam_weights="detached", relu=True, normalize="minmax",
                  upsample=None, quantity="logit", epsilon=0.0, weights=None):
