@@ -539,12 +539,6 @@ class BayesianFeedbackModel(ExplanationGuidedModel):
         })
         return config
 
-    @classmethod
-    def from_config(cls, config, custom_objects=None):
-        config = cls._deserialize_common(config, custom_objects)
-        model = config.pop("model")
-        return cls(model, **config)
-
 
 # --------------------------------------------------------------------------- architectures
 
