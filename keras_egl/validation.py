@@ -198,13 +198,10 @@ def check_mask(mask, name, like=None, spatial_rank=2, allow_channels=False, chec
         expected = like_dims[1:1 + spatial_rank]
         if len(like_dims) > 1 + spatial_rank:
             channels = like_dims[-1]
-    full_channels = False
     if rank == spatial_rank + 2:
         if dims[-1] == 1:
             mask = mask[..., 0]
-        elif allow_channels and channels is not None and dims[-1] == channels:
-            full_channels = True
-        else:
+        elif not (allow_channels and channels is not None and dims[-1] == channels):
             allowed = "1" if not allow_channels or channels is None else f"1 or {channels}"
             raise ValueError(f"`{name}` has shape {tuple(dims)}: its last axis must be {allowed} "
                              f"(one mask per {'image' if spatial_rank == 2 else 'sample'}); "
@@ -242,7 +239,6 @@ def check_mask(mask, name, like=None, spatial_rank=2, allow_channels=False, chec
                 tf.shape(mask)[0], tf.shape(like)[0],
                 message=f"`{name}` must have one mask per sample of the batch")]):
             mask = tf.identity(mask)
-    del full_channels
     return mask
 
 
