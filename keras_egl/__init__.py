@@ -13,6 +13,7 @@ def _register_serializables():
     import importlib
 
     for name in ("terms.rrr", "terms.feedback", "terms.gradia", "terms.haics", "terms.res", "terms.gnes",
+                 "terms.rrr_g", "terms.hint", "metrics.shortcut",
                  "explain.explainers", "metrics.explanation", "models.base", "models.rrr", "models.gradia",
                  "models.haics", "models.res", "models.bayesian", "models.gnes", "layers.bayesian",
                  "layers.imputation"):

@@ -25,4 +25,12 @@ from keras_egl.metrics.graph import (  # noqa: F401
     node_explanation_mse,
 )
 from keras_egl.metrics.graph_evaluation import evaluate_graph_model  # noqa: F401
+from keras_egl.metrics.shortcut import (  # noqa: F401
+    WrongReasonShare,
+    attributions,
+    counterfactual_accuracy,
+    prior_map_baseline,
+    swap_masked_regions,
+    wrong_reason_share,
+)
 from keras_egl.metrics.sequence import bleu_scores, rouge_1, sequence_scores  # noqa: F401

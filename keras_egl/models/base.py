@@ -24,6 +24,7 @@ tuned by.
 from keras_egl._keras import keras, tf
 from keras_egl.explain import explainers as _explainers
 from keras_egl.explain.activations import ActivationModel
+from keras_egl.terms import weighting as _weighting
 from keras_egl.terms.core import (ANNOTATION_KEYS, HAS_ANNOTATION, NEG_MASK, POS_MASK, REASONABILITY,  # noqa: F401
                                   ExplanationContext, ExplanationTerm, annotation_flags,
                                   check_annotation)
@@ -294,9 +295,44 @@ class ExplanationGuidedModel(keras.Model):
         task = tf.cast(task_scaled, tf.float32) * n_rep
         reg = tf.cast(tf.add_n(self.losses), tf.float32) if self.losses else tf.constant(0.0)
         values = self.compute_terms(ctx)
-        weighted = [t.weight * values[t.name] for t in self.terms]
-        total = task + reg + (tf.add_n(weighted) if weighted else 0.0)
+        total = task + reg + self.weighted_terms(values)
         return outputs, ctx, task, reg, values, total, total / n_rep
+
+    def weighted_terms(self, values):
+        """``Σ_t λ_t · values[t]`` with each term's weight in use (0.0 without terms)."""
+        weighted = [t.loss_weight() * values[t.name] for t in self.terms]
+        return tf.add_n(weighted) if weighted else 0.0
+
+    def calibrate_term_weights(self, tape, task, values):
+        """One measuring step of the ``weight="auto"`` terms (see :mod:`keras_egl.terms.weighting`).
+
+        ``tape`` must be persistent and have recorded ``task`` and ``values``.
+        The gradient norms are taken on the backbone's trainable variables and
+        only inside a ``tf.cond`` that runs while a term has steps to measure,
+        so steps after calibration pay nothing but the persistent tape.
+        """
+        auto = [t for t in self.terms if t.auto_weight]
+        if not auto:
+            return
+        shared = self.model.trainable_variables
+        pending = tf.reduce_any(tf.stack([t.weight_state.pending > 0.0 for t in auto]))
+
+        def norm(target):
+            grads = tape.gradient(target, shared, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+            return tf.linalg.global_norm([tf.cast(g, tf.float32) for g in grads])
+
+        def measure():
+            norms = tf.stack([norm(task)] + [norm(values[t.name]) for t in auto])
+            ctx = tf.distribute.get_replica_context()
+            if ctx is not None and ctx.num_replicas_in_sync > 1:
+                norms = ctx.all_reduce(tf.distribute.ReduceOp.SUM, norms)
+            ops = []
+            for i, t in enumerate(auto):
+                ops += _weighting.calibration_update(t.weight_state, norms[0], norms[i + 1])
+            with tf.control_dependencies(ops):
+                return tf.constant(True)
+
+        tf.cond(pending, measure, lambda: tf.constant(False))
 
     def _update_trackers(self, task, reg, values, total):
         self._state.task.update_state(task)
@@ -306,11 +342,15 @@ class ExplanationGuidedModel(keras.Model):
         for t, tracker in zip(self.terms, self._state.terms):
             tracker.update_state(values[t.name])
 
+    def _needs_calibration(self):
+        return any(t.auto_weight for t in self.terms)
+
     def train_step(self, data):
         inputs, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        with tf.GradientTape() as tape:
+        with tf.GradientTape(persistent=self._needs_calibration()) as tape:
             outputs, ctx, task, reg, values, total, scaled = self._losses_and_logs(
                 inputs, y, sample_weight, training=True)
+        self.calibrate_term_weights(tape, task, values)
         self.optimizer.minimize(scaled, self.trainable_variables, tape=tape)
         self._update_trackers(task, reg, values, total)
         return self._results(inputs, y, outputs, sample_weight, ctx=None)
@@ -347,6 +387,15 @@ class ExplanationGuidedModel(keras.Model):
 
     def fit(self, x=None, y=None, *args, **kwargs):
         self._check_lengths(x, y, kwargs.get("sample_weight"))
+        if any(t.dynamic_weight for t in self.terms):
+            from keras_egl.callbacks.term_weights import TermWeightSchedule
+
+            callbacks = kwargs.get("callbacks")
+            callbacks = list(callbacks) if isinstance(callbacks, (list, tuple)) else (
+                [] if callbacks is None else callbacks)
+            if isinstance(callbacks, list) and not any(isinstance(c, TermWeightSchedule) for c in callbacks):
+                callbacks.append(TermWeightSchedule())
+            kwargs["callbacks"] = callbacks
         try:
             return super().fit(x, y, *args, **kwargs)
         finally:

@@ -442,14 +442,15 @@ class BayesianFeedbackModel(ExplanationGuidedModel):
             # One extra stochastic pass on the untiled batch (see the class docstring).
             _, tctx = self.forward(inputs, y, sample_weight, training=training)
             values = self.compute_terms(tctx)
-            total = total + tf.add_n([t.weight * values[t.name] for t in self.terms])
+            total = total + self.weighted_terms(values)
         return reduced, ctx, task, reg, fb_mean, values, total, total / n_rep
 
     def train_step(self, data):
         inputs, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        with tf.GradientTape() as tape:
+        with tf.GradientTape(persistent=self._needs_calibration()) as tape:
             reduced, _, task, reg, fb, values, total, scaled = self._elbo(inputs, y, sample_weight,
                                                                           training=True)
+        self.calibrate_term_weights(tape, task, values)
         self.optimizer.minimize(scaled, self.trainable_variables, tape=tape)
         self._update_trackers(task, reg, values, total)
         self._feedback_tracker.update_state(fb)

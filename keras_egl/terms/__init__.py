@@ -6,7 +6,8 @@
 swap ``"gradia"`` for ``"rrr"``, ``"haics"``, ``"res_g"``, ``"res_l"`` or
 ``"feedback"`` and nothing else changes: every term reads the same annotation
 dict (``pos_mask``, ``neg_mask``, ``has_annotation``; see
-:mod:`keras_egl.terms.core`).
+:mod:`keras_egl.terms.core`). Every term takes ``weight="auto"`` and a
+warm-up/ramp schedule (see :mod:`keras_egl.terms.weighting`).
 
 =================  =============================================  ==========================
 name               term                                           needs
@@ -18,6 +19,8 @@ name               term                                           needs
 ``haics``          :class:`keras_egl.terms.haics.HAICSTerm`         ``pos_mask`` (+ ``neg_mask``)
 ``res_g``          :class:`keras_egl.terms.res.RESTerm` (Gaussian)  ``pos_mask`` (+ ``neg_mask``)
 ``res_l``          :class:`keras_egl.terms.res.RESTerm` (learnable) ``pos_mask`` (+ ``neg_mask``)
+``rrr_g``          :class:`keras_egl.terms.rrr_g.RRRGradCAMTerm`    ``neg_mask`` (A)
+``hint``           :class:`keras_egl.terms.hint.HINTTerm`           ``pos_mask``
 =================  =============================================  ==========================
 
 GNES's graph terms are in :mod:`keras_egl.terms.gnes` (names ``gnes_node``,
@@ -41,6 +44,8 @@ _REGISTRY = {
     "haics": ("haics", "HAICSTerm", {}),
     "res_g": ("res", "RESTerm", {"imputation": "gaussian"}),
     "res_l": ("res", "RESTerm", {"imputation": "shallow"}),
+    "rrr_g": ("rrr_g", "RRRGradCAMTerm", {}),
+    "hint": ("hint", "HINTTerm", {}),
     "gnes_node": ("gnes", "NodeSupervision", {}),
     "gnes_edge": ("gnes", "EdgeSupervision", {}),
     "gnes_consistency": ("gnes", "ConsistencyTerm", {}),
@@ -79,16 +84,23 @@ def get(identifier, **kwargs):
                              f"instance of {type(identifier).__name__}.")
         return identifier
     if isinstance(identifier, dict):
-        term = keras.saving.deserialize_keras_object(identifier)
+        try:
+            term = keras.saving.deserialize_keras_object(identifier)
+        except (TypeError, ValueError) as err:
+            # Keras's message (e.g. "Could not locate class 'Dense'") does not name the argument.
+            kind = TypeError if isinstance(err, TypeError) else ValueError
+            raise kind(f"`identifier` is not the config of a registered ExplanationTerm: {err}") from err
         if not isinstance(term, ExplanationTerm):
-            raise TypeError(f"the config does not describe an ExplanationTerm; got {type(term).__name__}.")
+            raise TypeError(f"`identifier` config does not describe an ExplanationTerm; got {type(term).__name__}.")
         return term
     if isinstance(identifier, str):
+        if identifier not in _REGISTRY:
+            raise ValueError(f"`identifier` must be a registered term name, one of {names()}; got {identifier!r}.")
         cls = term_class(identifier)
         preset = dict(_REGISTRY[identifier][2])
         preset.update(kwargs)
         if "name" not in preset and identifier in ("res_g", "res_l"):
             preset["name"] = f"{identifier}_loss"
         return cls(**preset)
-    raise TypeError(f"a term must be a name, a config dict or an ExplanationTerm; got "
+    raise TypeError(f"`identifier` must be a term name, a config dict or an ExplanationTerm; got "
                     f"{type(identifier).__name__} {identifier!r}.")

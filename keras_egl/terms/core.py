@@ -47,7 +47,8 @@ import warnings
 from keras_egl._keras import keras, tf
 from keras_egl.explain.grad_cam import cam_from_gradients
 from keras_egl.explain.targets import select_target
-from keras_egl.validation import check_choice, check_key, check_mask, check_non_negative, check_per_sample
+from keras_egl.terms import weighting as _weighting
+from keras_egl.validation import check_choice, check_key, check_mask, check_per_sample
 
 __all__ = [
     "POS_MASK",
@@ -307,7 +308,18 @@ class ExplanationTerm(keras.layers.Layer):
     arguments to ``get_config`` (merged with this class's).
 
     Args:
-      weight: multiplier λ ≥ 0 of the term in the total loss (finite).
+      weight: multiplier λ ≥ 0 of the term in the total loss (finite), or
+        ``"auto"``: λ is measured on the first training steps so that the
+        term's gradient norm on the backbone's parameters is
+        ``auto_fraction`` times the task loss's (see
+        :mod:`keras_egl.terms.weighting` for the rule).
+      auto_fraction: α of the auto rule (``weight="auto"`` only; default
+        :data:`keras_egl.terms.weighting.DEFAULT_AUTO_FRACTION`).
+      warmup_epochs: task-only epochs before the term switches on.
+      ramp_epochs: epochs over which λ then rises linearly to its value.
+      recalibrate: ``"once"`` (measure λ at the first epoch after warm-up) or
+        ``"epoch"`` (again at the start of every later epoch); auto only.
+      calibration_steps: training steps whose gradient norms λ is measured on.
       name: the log key (defaults to the class's ``default_name``).
       **kwargs: ``keras.layers.Layer`` arguments (``trainable``, ``dtype``).
 
@@ -324,14 +336,37 @@ class ExplanationTerm(keras.layers.Layer):
     needs = ()
     required_annotations = ()
 
-    def __init__(self, weight=1.0, name=None, **kwargs):
+    def __init__(self, weight=1.0, name=None, auto_fraction=None, warmup_epochs=0, ramp_epochs=0,
+                 recalibrate="once", calibration_steps=5, **kwargs):
         # Explanation terms compute in float32 whatever the global mixed-precision
         # policy: normalised maps and second-order terms overflow float16.
         kwargs.setdefault("dtype", "float32")
         super().__init__(name=name or self.default_name, **kwargs)
-        if isinstance(weight, str):
-            raise TypeError(f"`weight` must be a non-negative finite number; got str {weight!r}.")
-        self.weight = check_non_negative(weight, "weight")
+        self.weight = _weighting.check_weight(weight)
+        if auto_fraction is None:
+            auto_fraction = _weighting.DEFAULT_AUTO_FRACTION
+        (self.auto_fraction, self.warmup_epochs, self.ramp_epochs, self.recalibrate,
+         self.calibration_steps) = _weighting.validate_schedule(
+            auto_fraction, warmup_epochs, ramp_epochs, recalibrate, calibration_steps)
+        self.weight_state = None
+        if self.weight == _weighting.AUTO or self.warmup_epochs or self.ramp_epochs:
+            self.weight_state = _weighting.WeightState(
+                self, self.weight, self.auto_fraction, self.warmup_epochs, self.ramp_epochs,
+                self.recalibrate, self.calibration_steps)
+
+    # ---------------------------------------------------------------- weight
+    @property
+    def dynamic_weight(self):
+        """Whether λ changes during training (auto, warm-up or ramp)."""
+        return self.weight_state is not None
+
+    @property
+    def auto_weight(self):
+        return self.weight_state is not None and self.weight_state.auto
+
+    def loss_weight(self):
+        """The λ multiplying this term in the loss now (a float, or a tensor when dynamic)."""
+        return self.weight if self.weight_state is None else self.weight_state.value()
 
     # ------------------------------------------------------------- contract
     @property
@@ -396,6 +431,10 @@ class ExplanationTerm(keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config["weight"] = self.weight
+        if self.weight_state is not None or self.auto_fraction != _weighting.DEFAULT_AUTO_FRACTION:
+            config.update(auto_fraction=self.auto_fraction, warmup_epochs=self.warmup_epochs,
+                          ramp_epochs=self.ramp_epochs, recalibrate=self.recalibrate,
+                          calibration_steps=self.calibration_steps)
         return config
 
 
