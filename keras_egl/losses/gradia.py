@@ -21,8 +21,11 @@ GRADIA is the plain L1 to the *binary positive* label at the CAM grid
 
 import functools
 
+import numpy as np
+
 from keras_egl._keras import keras, tf
 from keras_egl.explain.masks import as_map_batch, resize_mask
+from keras_egl.validation import assert_values, check_non_negative, check_per_sample
 
 #: Reasonability-Matrix codes used by the data dicts and CSVs.
 REASONABILITY_CODES = {"unlabelled": 0, "RA": 1, "UA": 2, "RIA": 3, "UIA": 4}
@@ -37,6 +40,16 @@ __all__ = ["REASONABILITY_CODES", "DEFAULT_WEIGHTS", "reasonability_weights", "g
            "gradia_attention_loss", "GRADIALoss"]
 
 
+def _assert_whole(codes, name):
+    """Float ``codes`` that are whole numbers, checked eagerly or by an assertion inside ``tf.function``."""
+    what = f"`{name}` codes must be whole numbers in 0..4 ({REASONABILITY_CODES})"
+    if tf.executing_eagerly():
+        v = codes.numpy()
+        if not np.all(v == np.round(v)):
+            raise ValueError(f"{what}; got {sorted(set(v[v != np.round(v)].tolist()))[:3]}.")
+        return codes
+    with tf.control_dependencies([tf.debugging.assert_equal(codes, tf.round(codes), message=what)]):
+        return tf.identity(codes)
 
 
 def reasonability_weights(labels, weights=None):
@@ -60,7 +73,13 @@ def reasonability_weights(labels, weights=None):
         unknown = set(weights) - set(table)
         if unknown:
             raise ValueError(f"`weights` keys must be among {sorted(table)}; got {sorted(unknown)}.")
-        table.update({k: (float(v[0]), float(v[1])) for k, v in weights.items()})
+        for k, v in weights.items():
+            try:
+                p, a = v
+            except (TypeError, ValueError):
+                raise ValueError(f"`weights` must map a label to a (prediction_weight, attention_weight) "
+                                 f"pair; got {k!r}: {v!r}.") from None
+            table[k] = (check_non_negative(p, "weights"), check_non_negative(a, "weights"))
     order = sorted(REASONABILITY_CODES, key=REASONABILITY_CODES.get)
     pw = tf.constant([table[k][0] for k in order], tf.float32)
     aw = tf.constant([table[k][1] for k in order], tf.float32)
@@ -69,7 +88,11 @@ def reasonability_weights(labels, weights=None):
         if bad:
             raise ValueError(f"`labels` must be among {sorted(REASONABILITY_CODES)}; got {bad[:3]}.")
         labels = [REASONABILITY_CODES[s or "unlabelled"] for s in labels]
-    codes = tf.reshape(tf.cast(labels, tf.int32), [-1])
+    codes = tf.reshape(tf.convert_to_tensor(labels), [-1])
+    if codes.dtype.is_floating:
+        # The int cast truncates: a code of 1.5 would silently weigh as RA.
+        codes = _assert_whole(codes, "labels")
+    codes = tf.cast(codes, tf.int32)
     if tf.executing_eagerly() and codes.shape[0] and (
             int(tf.reduce_min(codes)) < 0 or int(tf.reduce_max(codes)) > 4):
         raise ValueError(f"`labels` codes must be in 0..4 ({REASONABILITY_CODES}); got "
@@ -94,7 +117,8 @@ def gradia_label(positive, size, resize="area_blur"):
     """
     if resize not in LABEL_RESIZE:
         raise ValueError(f"`resize` must be one of {LABEL_RESIZE}; got {resize!r}.")
-    pos = _as_maps(positive, "positive")
+    pos = assert_values(_as_maps(positive, "positive"), "positive", low=0.0, high=1.0,
+                        what="mask values in [0, 1]")
     if resize == "nearest":
         return resize_mask(pos, size, method="nearest")
     return resize_mask(pos, size, method=resize, normalize="max")
@@ -120,12 +144,13 @@ def gradia_attention_loss(maps, label, attention_weight=None, has_annotation=Non
     if not maps.shape.is_compatible_with(label.shape):
         raise ValueError(f"`label` must have the shape of `maps` {tuple(maps.shape)}; got "
                          f"{tuple(label.shape)} (use gradia_label to resize the mask).")
+    label = assert_values(label, "label", what="finite values")
     per = tf.reduce_mean(tf.abs(maps - label), axis=[1, 2])
     w = tf.ones_like(per)
     if attention_weight is not None:
-        w = w * tf.reshape(tf.cast(attention_weight, tf.float32), [-1])
+        w = w * check_per_sample(attention_weight, "attention_weight", maps, low=0.0)
     if has_annotation is not None:
-        w = w * tf.reshape(tf.cast(has_annotation, tf.float32), [-1])
+        w = w * check_per_sample(has_annotation, "has_annotation", maps, low=0.0, high=1.0)
     return tf.reduce_mean(w * per)
 
 

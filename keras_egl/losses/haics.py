@@ -22,15 +22,18 @@ import functools
 
 from keras_egl._keras import keras, tf
 from keras_egl.explain.masks import as_map_batch
+from keras_egl.validation import assert_values, check_bool, check_per_sample
 
 _as_maps = functools.partial(as_map_batch, dtype=tf.float32)
 
 __all__ = ["haics_loss", "HAICSLoss"]
 
-
-
-
 EPSILON = 1e-7
+
+
+def _as_mask(mask, name):
+    # A 0/255 mask would be a BCE target far outside [0, 1].
+    return assert_values(_as_maps(mask, name), name, low=0.0, high=1.0, what="mask values in [0, 1]")
 
 
 def _bce(p, t):
@@ -45,23 +48,25 @@ def haics_loss(maps, positive, negative=None, code_unmasked_bce=False, sample_we
 
     Args:
       maps: ``(B, h, w)`` explanation in ``[0, 1]``.
-      positive: ``(B, h, w)`` binary positive mask at the map's resolution.
+      positive: ``(B, h, w)`` binary positive mask at the map's resolution (values in ``[0, 1]``).
       negative: ``(B, h, w)`` binary negative mask or ``None``. A pixel in both
         masks is unannotated (``H = pos − neg = 0``, as the code).
       code_unmasked_bce: reproduce ``RES.py``'s unmasked scalar BCE × annotated fraction.
-      sample_weight: optional ``(B,)`` weights of the per-sample mean (paper variant).
+      sample_weight: optional ``(B,)`` weights ``≥ 0`` of the per-sample mean (paper
+        variant), one per sample.
 
     Returns:
       scalar; 0 for a batch without annotated pixels.
     """
+    code_unmasked_bce = check_bool(code_unmasked_bce, "code_unmasked_bce")
     maps = _as_maps(maps, "maps")
-    pos = _as_maps(positive, "positive")
+    pos = _as_mask(positive, "positive")
     if not maps.shape.is_compatible_with(pos.shape):
         raise ValueError(f"`positive` must have the shape of `maps` {tuple(maps.shape)}; got "
                          f"{tuple(pos.shape)}.")
     h = pos
     if negative is not None:
-        neg = _as_maps(negative, "negative")
+        neg = _as_mask(negative, "negative")
         if not maps.shape.is_compatible_with(neg.shape):
             raise ValueError(f"`negative` must have the shape of `maps` {tuple(maps.shape)}; got "
                              f"{tuple(neg.shape)}.")
@@ -75,7 +80,7 @@ def haics_loss(maps, positive, negative=None, code_unmasked_bce=False, sample_we
     per = tf.math.divide_no_nan(tf.reduce_sum(bce * ann, [1, 2]), n_ann)
     w = tf.cast(n_ann > 0, tf.float32)
     if sample_weight is not None:
-        w = w * tf.reshape(tf.cast(sample_weight, tf.float32), [-1])
+        w = w * check_per_sample(sample_weight, "sample_weight", maps, low=0.0)
     return tf.math.divide_no_nan(tf.reduce_sum(per * w), tf.reduce_sum(w))
 
 
@@ -91,7 +96,7 @@ class HAICSLoss:
     """
 
     def __init__(self, code_unmasked_bce=False):
-        self.code_unmasked_bce = bool(code_unmasked_bce)
+        self.code_unmasked_bce = check_bool(code_unmasked_bce, "code_unmasked_bce")
 
     def __call__(self, maps, positive, negative=None, sample_weight=None):
         return haics_loss(maps, positive, negative, self.code_unmasked_bce, sample_weight)

@@ -33,9 +33,12 @@ import numpy as np
 
 from keras_egl._keras import keras, tf
 from keras_egl.explain.masks import as_map_batch
+from keras_egl.validation import (assert_values, check_bool, check_choice, check_float, check_non_negative,
+                                  check_per_sample)
 
 SCOPES = ("batch", "sample")
 FIDELITIES = ("code", "paper")
+OVERLAPS = ("error", "unannotated", "positive", "negative")
 
 _as_maps = as_map_batch
 
@@ -54,11 +57,11 @@ __all__ = [
 # --------------------------------------------------------------------------- validation
 
 
-def _check_choice(name, value, choices):
-    if value not in choices:
-        raise ValueError(f"`{name}` must be one of {choices}; got {value!r}.")
-
-
+def _check_weights(sample_weight, maps):
+    """``(B,)`` weights, one per map (ones when ``None``); a length-1 vector is not broadcast."""
+    if sample_weight is None:
+        return tf.ones_like(maps[:, 0, 0])
+    return check_per_sample(sample_weight, "sample_weight", maps, low=0.0, dtype=maps.dtype)
 
 
 def _same_shape(a, a_name, b, b_name):
@@ -90,7 +93,7 @@ def annotation_target(positive, negative=None, overlap="error"):
     Returns:
       ``(B, h, w)`` float32 with values in ``{−1, 0, 1}``.
     """
-    _check_choice("overlap", overlap, ("error", "unannotated", "positive", "negative"))
+    check_choice(overlap, OVERLAPS, "overlap")
     f = _as_maps(positive, "positive")
     _check_binary(f, "positive")
     if negative is None:
@@ -155,7 +158,9 @@ def adaptive_threshold(maps, target, scope="batch", normalize_counts=True, offse
       >>> float(adaptive_threshold(m, h))   # 0.2 + 1e-4 already satisfies all three constraints
       0.20010000467300415
     """
-    _check_choice("scope", scope, SCOPES)
+    check_choice(scope, SCOPES, "scope")
+    offset = check_float(offset, "offset")
+    default = check_float(default, "default")
     maps = _as_maps(maps, "maps")
     target = _as_maps(target, "target")
     _same_shape(maps, "maps", target, "target")
@@ -188,7 +193,7 @@ def adaptive_threshold(maps, target, scope="batch", normalize_counts=True, offse
     best = tf.where(neg_wins, tf.argmax(score_neg, axis=-1, output_type=tf.int32),
                     tf.argmax(score_pos, axis=-1, output_type=tf.int32))
     a = tf.gather(cand, best, axis=-1, batch_dims=1)
-    a = tf.where(tf.reduce_any(valid, -1), a, tf.fill(tf.shape(a), float(default)))
+    a = tf.where(tf.reduce_any(valid, -1), a, tf.fill(tf.shape(a), default))
     a = tf.stop_gradient(a)
     return a[0] if scope == "batch" else a
 
@@ -257,17 +262,15 @@ def res_hinge(maps, target, alpha=0.01, gamma=5.0, threshold=None, scope="batch"
       scope: ``"batch"`` or ``"sample"`` for the hinge.
       threshold_scope: scope of the threshold search (default: ``scope``).
       normalize_counts, offset: see :func:`adaptive_threshold`.
-      sample_weight: optional ``(B,)`` weights (``"sample"`` scope: weights of the
-        mean; ``"batch"`` scope: weights of each sample's pixels).
+      sample_weight: optional ``(B,)`` weights ``≥ 0``, one per sample (``"sample"``
+        scope: weights of the mean; ``"batch"`` scope: weights of each sample's pixels).
 
     Returns:
       scalar loss.
     """
-    _check_choice("scope", scope, SCOPES)
-    if not alpha >= 0:
-        raise ValueError(f"`alpha` must be ≥ 0; got {alpha!r}.")
-    if not gamma > 0:
-        raise ValueError(f"`gamma` must be > 0; got {gamma!r}.")
+    check_choice(scope, SCOPES, "scope")
+    alpha = check_non_negative(alpha, "alpha")
+    gamma = check_float(gamma, "gamma", low=0.0, low_inclusive=False)
     maps = _as_maps(maps, "maps")
     target = tf.cast(_as_maps(target, "target"), maps.dtype)
     _same_shape(maps, "maps", target, "target")
@@ -279,8 +282,7 @@ def res_hinge(maps, target, alpha=0.01, gamma=5.0, threshold=None, scope="batch"
     if a.shape.rank == 1:
         a = a[:, None, None]
     ann = tf.cast(tf.not_equal(target, 0.0), dt)
-    w = tf.ones_like(maps[:, 0, 0]) if sample_weight is None else tf.reshape(
-        tf.cast(sample_weight, dt), [-1])
+    w = _check_weights(sample_weight, maps)
     err = tf.abs(tf.tanh(gamma * (maps - a)) - target) * ann
     if scope == "batch":
         wpix = ann * w[:, None, None]
@@ -304,10 +306,10 @@ def res_distance(maps, imputed, target=None, masked=True, sample_weight=None):
 
     Args:
       maps: ``(B, h, w)`` explanation maps.
-      imputed: ``(B, h, w)`` imputed labels ``h(F, C)`` in ``[0, 1]``.
+      imputed: ``(B, h, w)`` imputed labels ``h(F, C)`` in ``[0, 1]`` (finite).
       target: ``(B, h, w)`` ``H`` (required when ``masked``).
       masked: mask by ``1(H ≠ 0)``.
-      sample_weight: optional ``(B,)`` weights.
+      sample_weight: optional ``(B,)`` weights ``≥ 0``, one per sample.
 
     Returns:
       scalar.
@@ -315,10 +317,11 @@ def res_distance(maps, imputed, target=None, masked=True, sample_weight=None):
     maps = _as_maps(maps, "maps")
     imputed = tf.cast(_as_maps(imputed, "imputed"), maps.dtype)
     _same_shape(maps, "maps", imputed, "imputed")
+    # A NaN label (e.g. a diverged learnable imputation) would turn the loss NaN.
+    imputed = assert_values(imputed, "imputed", what="finite values")
     diff = tf.abs(maps - imputed)
     dt = maps.dtype
-    w = tf.ones_like(maps[:, 0, 0]) if sample_weight is None else tf.reshape(
-        tf.cast(sample_weight, dt), [-1])
+    w = _check_weights(sample_weight, maps)
     if target is None:
         if masked:
             raise ValueError("`target` is required when `masked=True`.")
@@ -393,26 +396,22 @@ class RESLoss:
     def __init__(self, alpha=0.01, gamma=5.0, hinge_scope="batch", threshold_scope=None,
                  normalize_counts=True, offset=1e-4, mask_distance_term=False,
                  overlap="unannotated"):
-        _check_choice("hinge_scope", hinge_scope, SCOPES)
+        check_choice(hinge_scope, SCOPES, "hinge_scope")
         if threshold_scope is not None:
-            _check_choice("threshold_scope", threshold_scope, SCOPES)
-        if not float(alpha) >= 0:
-            raise ValueError(f"`alpha` must be ≥ 0; got {alpha!r}.")
-        if not float(gamma) > 0:
-            raise ValueError(f"`gamma` must be > 0; got {gamma!r}.")
-        self.alpha = float(alpha)
-        self.gamma = float(gamma)
+            check_choice(threshold_scope, SCOPES, "threshold_scope")
+        self.alpha = check_non_negative(alpha, "alpha")
+        self.gamma = check_float(gamma, "gamma", low=0.0, low_inclusive=False)
         self.hinge_scope = hinge_scope
         self.threshold_scope = threshold_scope
-        self.normalize_counts = bool(normalize_counts)
-        self.offset = float(offset)
-        self.mask_distance_term = bool(mask_distance_term)
-        self.overlap = overlap
+        self.normalize_counts = check_bool(normalize_counts, "normalize_counts")
+        self.offset = check_float(offset, "offset")
+        self.mask_distance_term = check_bool(mask_distance_term, "mask_distance_term")
+        self.overlap = check_choice(overlap, OVERLAPS, "overlap")
 
     @classmethod
     def preset(cls, fidelity="code", **overrides):
         """``"code"``: the authors' ``RES.py``; ``"paper"``: KDD Eq. 5–8 + Algorithm 1."""
-        _check_choice("fidelity", fidelity, FIDELITIES)
+        check_choice(fidelity, FIDELITIES, "fidelity")
         if fidelity == "code":
             cfg = dict(hinge_scope="batch", normalize_counts=True, mask_distance_term=False)
         else:

@@ -158,7 +158,7 @@ class RightForRightReasons(ExplanationGuidedModel):
         self.pos_key = pos_key
         self.flag_key = flag_key
         self.derive = preset[0].derive
-        self.target = target
+        self.target = preset[0].target
         self.norm = preset[0].norm
         self.reduction = preset[0].reduction
         self.certainty = preset[0].certainty

@@ -95,7 +95,8 @@ def get(identifier, **kwargs):
         return term
     if isinstance(identifier, str):
         if identifier not in _REGISTRY:
-            raise ValueError(f"`identifier` must be a registered term name, one of {names()}; got {identifier!r}.")
+            raise ValueError(f"unknown term {identifier!r}: `identifier` must be a registered term name, one of "
+                             f"{names()}.")
         cls = term_class(identifier)
         preset = dict(_REGISTRY[identifier][2])
         preset.update(kwargs)

@@ -12,6 +12,8 @@ the Bayesian variant is :class:`keras_egl.models.bayesian.BayesianFeedbackModel`
 
 from keras_egl._deprecation import renamed_argument
 from keras_egl._keras import keras, tf
+from keras_egl.explain.explainers import _check_target
+from keras_egl.explain.targets import CLASS_TARGETS
 from keras_egl.losses.feedback import input_gradient_feedback_penalty
 from keras_egl.terms.core import HAS_ANNOTATION, NEG_MASK, POS_MASK, ExplanationTerm
 from keras_egl.validation import check_bool, check_choice
@@ -63,7 +65,8 @@ class InputGradientFeedback(ExplanationTerm):
     def __init__(self, weight=1.0, target="true", quantity="prob", normalize=True, name=None,
                  neg_key=NEG_MASK, pos_key=POS_MASK, flag_key=HAS_ANNOTATION, derive="complement", **kwargs):
         super().__init__(weight=weight, name=name, **kwargs)
-        self.target = target
+        # Checked here: a misspelt target would otherwise fail only in the first training step.
+        self.target = _check_target(target, CLASS_TARGETS)
         self.quantity = check_choice(quantity, ("prob", "logit", "log_prob"), "quantity")
         self.normalize = check_bool(normalize, "normalize")
         self.set_mask_keys(pos_key, neg_key, flag_key, derive)

@@ -31,6 +31,8 @@ Annotation (the vocabulary of :mod:`keras_egl.terms.core`):
 
 from keras_egl._deprecation import renamed_argument
 from keras_egl._keras import keras, tf
+from keras_egl.explain.explainers import _check_target
+from keras_egl.explain.targets import CLASS_TARGETS, NAMED_TARGETS
 from keras_egl.losses.rrr import NORMS, REDUCTIONS, small_params_penalty
 from keras_egl.terms.core import HAS_ANNOTATION, NEG_MASK, POS_MASK, ExplanationTerm
 from keras_egl.validation import check_bool, check_choice, check_non_negative
@@ -95,7 +97,9 @@ class RightReasonsTerm(ExplanationTerm):
       lambda1: λ₁ ≥ 0, finite.
       target: the differentiated score: ``"sum_log_prob"`` (paper and code,
         from logits with ``log_softmax``), ``"max_log_prob"``, ``"max_prob"``
-        or ``"sum_prob"`` (the loss variants the authors tried).
+        or ``"sum_prob"`` (the loss variants the authors tried); or a class
+        (``"true"``, ``"pred"`` or an index), scored by its logit (probability
+        with ``from_logits=False``).
       norm: ``"l2"`` (squares) or ``"l1"``.
       reduction: ``"mean"`` (default) or ``"sum"`` over the batch (see above).
       certainty: ignore every annotation and penalise all features of all
@@ -124,7 +128,8 @@ class RightReasonsTerm(ExplanationTerm):
                  derive="complement", **kwargs):
         super().__init__(weight=weight, name=name, **kwargs)
         self.lambda1 = check_non_negative(lambda1, "lambda1")
-        self.target = target
+        # Checked here: a misspelt target would otherwise fail only in the first training step.
+        self.target = _check_target(target, NAMED_TARGETS + CLASS_TARGETS)
         self.norm = check_choice(norm, NORMS, "norm")
         self.reduction = check_choice(reduction, REDUCTIONS, "reduction")
         self.certainty = check_bool(certainty, "certainty")

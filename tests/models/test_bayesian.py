@@ -154,6 +154,17 @@ def test_config_round_trip_and_builders():
         bayesian_alexnet_bn(input_shape=(32, 32, 3), width=0.125, fc_units=32, stem="small", bn_momentum=1.0)
 
 
+def test_bayesian_lenet_without_seed_follows_the_global_seed():
+    # seed=None must not mean "unreproducible": the initial weights come from the global seed.
+    def build(seed):
+        keras.utils.set_random_seed(seed)
+        return [w.numpy() for w in bayesian_lenet(conv_filters=(2, 2, 2), dense_units=4, seed=None).weights]
+
+    first, again, other = build(3), build(3), build(4)
+    assert all(np.array_equal(a, b) for a, b in zip(first, again))
+    assert not all(np.array_equal(a, b) for a, b in zip(first, other))
+
+
 def test_set_feedback_weight_retraces_and_updates_config():
     net = _tiny(3)
     model = _compiled(net, feedback_weight=0.0)

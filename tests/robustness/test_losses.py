@@ -1,9 +1,5 @@
 """Bad inputs to ``keras_egl.losses`` and ``keras_egl.terms``: RRR, feedback, GNES, RES, GRADIA and
-HAICS losses and the term registry raise errors naming the argument.
-
-Rows marked ``xfail`` are in modules another engineer owns (``losses/{res,gradia,haics}.py``,
-``terms/*``); they document the bad input for the owner to fix.
-"""
+HAICS losses and the term registry raise errors naming the argument."""
 
 import numpy as np
 import pytest
@@ -42,7 +38,6 @@ NEG = np.zeros((2, 4, 4), "float32")
 NEG[:, 3, 3] = 1.0
 TARGET = POS - NEG
 NODE = np.ones((2, 4), "float32")
-OWNER = "owned by the losses/terms rewrite: report to the owner"
 
 CASES = [
     # ----------------------------------------------------------------- RRR functions
@@ -159,14 +154,14 @@ CASES = [
         np.ones((2, 4, 4, 1)), np.ones((2, 4, 4, 1)), np.ones((2, 4))), ValueError, "explanations"),
     case("ExplanationDistance", "explanation_nan", lambda: ExplanationDistance().per_graph(NODE, NODE * np.nan),
          ValueError, "`explanation`"),
-    # ----------------------------------------------------------------- RES / GRADIA / HAICS losses (owned elsewhere)
+    # ----------------------------------------------------------------- RES / GRADIA / HAICS losses
     case("res_hinge", "alpha_negative", lambda: res_hinge(MAPS, TARGET, alpha=-0.1), ValueError, "`alpha`"),
     case("res_hinge", "gamma_zero", lambda: res_hinge(MAPS, TARGET, gamma=0.0), ValueError, "`gamma`"),
     case("res_hinge", "scope_choice", lambda: res_hinge(MAPS, TARGET, scope="pixel"), ValueError, "`scope`"),
     case("res_hinge", "target_shape", lambda: res_hinge(MAPS, TARGET[:, :2]), ValueError, "`target`"),
-    case("res_hinge", "alpha_inf", lambda: res_hinge(MAPS, TARGET, alpha=INF), ValueError, "`alpha`", xfail=OWNER),
+    case("res_hinge", "alpha_inf", lambda: res_hinge(MAPS, TARGET, alpha=INF), ValueError, "`alpha`"),
     case("res_hinge", "sample_weight_length_1", lambda: res_hinge(MAPS, TARGET, sample_weight=[2.0]),
-         ValueError, "`sample_weight`", xfail=OWNER),
+         ValueError, "`sample_weight`"),
     case("annotation_target", "overlap_choice", lambda: annotation_target(POS, NEG, overlap="ignore"),
          ValueError, "`overlap`"),
     case("annotation_target", "positive_0_255", lambda: annotation_target(POS * 255), ValueError, "`positive`"),
@@ -178,30 +173,28 @@ CASES = [
     case("adaptive_threshold", "target_shape", lambda: adaptive_threshold(MAPS, TARGET[:1]), ValueError, "`target`"),
     case("adaptive_threshold", "maps_rank2", lambda: adaptive_threshold(MAPS[0], TARGET), ValueError, "`maps`"),
     case("adaptive_threshold", "offset_nan", lambda: adaptive_threshold(MAPS, TARGET, offset=NAN),
-         ValueError, "`offset`", xfail=OWNER),
+         ValueError, "`offset`"),
     case("adaptive_threshold", "default_string", lambda: adaptive_threshold(MAPS, TARGET, default="0.5"),
-         TypeError, "`default`", xfail=OWNER),
+         TypeError, "`default`"),
     case("res_distance", "no_target_masked", lambda: res_distance(MAPS, MAPS), ValueError, "`target`"),
     case("res_distance", "imputed_shape", lambda: res_distance(MAPS, MAPS[:, :2], TARGET), ValueError, "`imputed`"),
     case("res_distance", "target_shape", lambda: res_distance(MAPS, MAPS, TARGET[:, :, :2]), ValueError, "`target`"),
     case("res_distance", "sample_weight_length_1", lambda: res_distance(MAPS, MAPS, TARGET, sample_weight=[3.0]),
-         ValueError, "`sample_weight`", xfail=OWNER),
-    case("res_distance", "imputed_nan", lambda: res_distance(MAPS, MAPS * np.nan, TARGET), ValueError, "`imputed`",
-         xfail=OWNER),
+         ValueError, "`sample_weight`"),
+    case("res_distance", "imputed_nan", lambda: res_distance(MAPS, MAPS * np.nan, TARGET), ValueError, "`imputed`"),
     case("RESLoss", "hinge_scope_choice", lambda: RESLoss(hinge_scope="pixel"), ValueError, "`hinge_scope`"),
     case("RESLoss", "alpha_negative", lambda: RESLoss(alpha=-1.0), ValueError, "`alpha`"),
     case("RESLoss", "gamma_zero", lambda: RESLoss(gamma=0.0), ValueError, "`gamma`"),
     case("RESLoss", "preset_fidelity", lambda: RESLoss.preset(fidelity="torch"), ValueError, "`fidelity`"),
-    case("RESLoss", "overlap_choice", lambda: RESLoss(overlap="ignore"), ValueError, "`overlap`", xfail=OWNER),
-    case("RESLoss", "alpha_string", lambda: RESLoss(alpha="x"), TypeError, "`alpha`", xfail=OWNER),
+    case("RESLoss", "overlap_choice", lambda: RESLoss(overlap="ignore"), ValueError, "`overlap`"),
+    case("RESLoss", "alpha_string", lambda: RESLoss(alpha="x"), TypeError, "`alpha`"),
     case("reasonability_weights", "labels_unknown", lambda: reasonability_weights(["RA", "XX"]), ValueError, "`labels`"),
     case("reasonability_weights", "codes_out_of_range", lambda: reasonability_weights([1, 7]), ValueError, "`labels`"),
     case("reasonability_weights", "weights_unknown_key", lambda: reasonability_weights([1], weights={"AB": (1, 1)}),
          ValueError, "`weights`"),
     case("reasonability_weights", "weights_negative", lambda: reasonability_weights([1], weights={"RA": (-1.0, 1.0)}),
-         ValueError, "`weights`", xfail=OWNER),
-    case("reasonability_weights", "codes_fractional", lambda: reasonability_weights([1.5, 2.0]), ValueError, "`labels`",
-         xfail=OWNER),
+         ValueError, "`weights`"),
+    case("reasonability_weights", "codes_fractional", lambda: reasonability_weights([1.5, 2.0]), ValueError, "`labels`"),
     case("gradia_label", "resize_choice", lambda: gradia_label(MASK28, (4, 4), resize="bilinear"),
          ValueError, "`resize`"),
     case("gradia_label", "positive_rank2", lambda: gradia_label(MASK28[0], (4, 4)), ValueError, "`positive`"),
@@ -209,15 +202,14 @@ CASES = [
     case("gradia_label", "positive_channels", lambda: gradia_label(np.ones((2, 8, 8, 3)), (4, 4)),
          ValueError, "`positive`"),
     case("gradia_label", "positive_0_255", lambda: gradia_label(MASK28 * 255, (4, 4), resize="nearest"),
-         ValueError, "`positive`", xfail=OWNER),
+         ValueError, "`positive`"),
     case("gradia_attention_loss", "label_shape", lambda: gradia_attention_loss(MAPS, MAPS[:, :2]), ValueError, "`label`"),
     case("gradia_attention_loss", "maps_rank2", lambda: gradia_attention_loss(MAPS[0], MAPS), ValueError, "`maps`"),
     case("gradia_attention_loss", "weight_length_1", lambda: gradia_attention_loss(MAPS, MAPS, attention_weight=[2.0]),
-         ValueError, "`attention_weight`", xfail=OWNER),
+         ValueError, "`attention_weight`"),
     case("gradia_attention_loss", "flags_length", lambda: gradia_attention_loss(MAPS, MAPS, has_annotation=[1, 0, 1]),
-         ValueError, "`has_annotation`", xfail=OWNER),
-    case("gradia_attention_loss", "label_nan", lambda: gradia_attention_loss(MAPS, MAPS * np.nan), ValueError, "`label`",
-         xfail=OWNER),
+         ValueError, "`has_annotation`"),
+    case("gradia_attention_loss", "label_nan", lambda: gradia_attention_loss(MAPS, MAPS * np.nan), ValueError, "`label`"),
     case("GRADIALoss", "resize_choice", lambda: GRADIALoss(resize="cubic"), ValueError, "`resize`"),
     case("GRADIALoss", "resize_none", lambda: GRADIALoss(resize=None), ValueError, "`resize`"),
     case("GRADIALoss", "resize_int", lambda: GRADIALoss(resize=1), ValueError, "`resize`"),
@@ -226,11 +218,10 @@ CASES = [
     case("haics_loss", "positive_shape", lambda: haics_loss(MAPS, POS[:, :3]), ValueError, "`positive`"),
     case("haics_loss", "negative_shape", lambda: haics_loss(MAPS, POS, NEG[:1]), ValueError, "`negative`"),
     case("haics_loss", "maps_rank4_channels", lambda: haics_loss(np.ones((2, 4, 4, 2)), POS), ValueError, "`maps`"),
-    case("haics_loss", "positive_0_255", lambda: haics_loss(MAPS, POS * 255), ValueError, "`positive`", xfail=OWNER),
+    case("haics_loss", "positive_0_255", lambda: haics_loss(MAPS, POS * 255), ValueError, "`positive`"),
     case("haics_loss", "sample_weight_length_1", lambda: haics_loss(MAPS, POS, sample_weight=[2.0]),
-         ValueError, "`sample_weight`", xfail=OWNER),
-    case("HAICSLoss", "flag_string", lambda: HAICSLoss(code_unmasked_bce="yes"), TypeError, "`code_unmasked_bce`",
-         xfail=OWNER),
+         ValueError, "`sample_weight`"),
+    case("HAICSLoss", "flag_string", lambda: HAICSLoss(code_unmasked_bce="yes"), TypeError, "`code_unmasked_bce`"),
     case("HAICSLoss", "call_positive_shape", lambda: HAICSLoss()(MAPS, POS[:, :2]), ValueError, "`positive`"),
     case("HAICSLoss", "call_negative_shape", lambda: HAICSLoss()(MAPS, POS, NEG[:, :, :1]), ValueError, "`negative`"),
     case("HAICSLoss", "call_maps_strings", lambda: HAICSLoss()(np.full((2, 4, 4), "a"), POS), TypeError, "`maps`"),
@@ -243,10 +234,9 @@ CASES = [
     case("terms.get", "config_not_a_term", lambda: terms.get(keras.saving.serialize_keras_object(GradCAM())),
          TypeError, "ExplanationTerm"),
     case("terms.get", "config_unregistered", lambda: terms.get({"class_name": "Dense", "config": {"units": 2}}),
-         (TypeError, ValueError), "`identifier`", xfail=OWNER),
+         (TypeError, ValueError), "`identifier`"),
     case("terms.get", "bad_kwarg_value", lambda: terms.get("rrr", lambda1=-5.0), ValueError, "`lambda1`"),
-    case("terms.get", "unknown_name_names_identifier", lambda: terms.get("gradcam"), ValueError, "`identifier`",
-         xfail=OWNER),
+    case("terms.get", "unknown_name_names_identifier", lambda: terms.get("gradcam"), ValueError, "`identifier`"),
     case("RightReasonsTerm", "lambda1_negative", lambda: RightReasonsTerm(lambda1=-1.0), ValueError, "`lambda1`"),
     case("RightReasonsTerm", "norm_choice", lambda: RightReasonsTerm(norm="l3"), ValueError, "`norm`"),
     case("RightReasonsTerm", "reduction_choice", lambda: RightReasonsTerm(reduction="max"), ValueError, "`reduction`"),
@@ -254,8 +244,7 @@ CASES = [
     case("RightReasonsTerm", "derive_choice", lambda: RightReasonsTerm(derive="invert"), ValueError, "`derive`"),
     case("RightReasonsTerm", "weight_string", lambda: RightReasonsTerm(weight="1"), TypeError, "`weight`"),
     case("RightReasonsTerm", "weight_nan", lambda: RightReasonsTerm(weight=NAN), ValueError, "`weight`"),
-    case("RightReasonsTerm", "target_unknown", lambda: RightReasonsTerm(target="sum_logprob"), ValueError, "`target`",
-         xfail=OWNER),
+    case("RightReasonsTerm", "target_unknown", lambda: RightReasonsTerm(target="sum_logprob"), ValueError, "`target`"),
     case("RightReasonsTerm", "neg_key_int", lambda: RightReasonsTerm(neg_key=3), TypeError, "`neg_key`"),
     case("SmallParamsTerm", "lambda2_negative", lambda: SmallParamsTerm(lambda2=-1e-4), ValueError, "`lambda2`"),
     case("SmallParamsTerm", "lambda2_inf", lambda: SmallParamsTerm(lambda2=INF), ValueError, "`lambda2`"),
@@ -270,8 +259,7 @@ CASES = [
     case("InputGradientFeedback", "derive_choice", lambda: InputGradientFeedback(derive="both"), ValueError, "`derive`"),
     case("InputGradientFeedback", "weight_negative", lambda: InputGradientFeedback(weight=-2.0), ValueError, "`weight`"),
     case("InputGradientFeedback", "weight_inf", lambda: InputGradientFeedback(weight=INF), ValueError, "`weight`"),
-    case("InputGradientFeedback", "target_unknown", lambda: InputGradientFeedback(target="label"), ValueError, "`target`",
-         xfail=OWNER),
+    case("InputGradientFeedback", "target_unknown", lambda: InputGradientFeedback(target="label"), ValueError, "`target`"),
 ]
 
 

@@ -12,7 +12,6 @@ from tests.robustness._cases import case, check, cnn_model, dense_model, params
 
 NAN = float("nan")
 INF = float("inf")
-OWNER = "validated in keras_egl/models/base.py or terms/*, owned by another engineer"
 
 
 def _rrr(**kw):
@@ -49,7 +48,7 @@ CASES = [
     case("RightForRightReasons", "derive_choice", _rrr(derive="flip"), ValueError, "`derive`"),
     case("RightForRightReasons", "include_biases_string", _rrr(include_biases="no"), TypeError, "`include_biases`"),
     case("RightForRightReasons", "explainer_unknown", _rrr(explainer="gradcam"), ValueError, "`explainer`"),
-    case("RightForRightReasons", "target_unknown", _rrr(target="logprob"), ValueError, "`target`", xfail=OWNER),
+    case("RightForRightReasons", "target_unknown", _rrr(target="logprob"), ValueError, "`target`"),
     case("rrr_mlp", "input_shape_empty", lambda: rrr_mlp(()), ValueError, "`input_shape`"),
     case("rrr_mlp", "input_shape_string", lambda: rrr_mlp("784"), ValueError, "`input_shape`"),
     case("rrr_mlp", "n_classes_one", lambda: rrr_mlp(n_classes=1), ValueError, "`n_classes`"),
