@@ -183,7 +183,7 @@ def _severity(rng, malignant, cue, cue_strength, cue_separation):
 
 
 def isic_like(n, size=32, malignant_fraction=0.2, patch_fraction_benign=0.48, patches=True, cue="phenotype",
-              cue_strength=1.0, cue_separation=1.17, seed=0):
+              cue_strength=1.0, cue_separation=1.17, seed=0, return_lesion=False):
     """ISIC/CDEP-like data: lesions with a subtle malignancy cue and benign-only patches.
 
     Rieger et al.'s ISIC set (thesis §6.2.2): 10.5 % malignant; 48 % of benign
@@ -220,12 +220,19 @@ def isic_like(n, size=32, malignant_fraction=0.2, patch_fraction_benign=0.48, pa
         (only the patch predicts the label); 1: separable lesions.
       cue_separation: ``"graded"`` cue only; ``d ≥ 0``.
       seed: seed.
+      return_lesion: also return ``lesion_mask`` and ``x_clean`` (below). Off by
+        default; it draws no random numbers, so every other output is the same
+        with and without it.
 
     Returns:
       dict ``x`` float32 ``(n, size, size, 3)``, ``y`` int64 (1 = malignant),
       ``neg_mask`` float32 ``(n, size, size)`` (1 on the patch: the rejected
       region, ``"neg_mask"`` of :mod:`keras_egl.terms.core`), ``has_patch`` bool,
-      ``severity`` float32 (the phenotype degree drawn for each lesion).
+      ``severity`` float32 (the phenotype degree drawn for each lesion). With
+      ``return_lesion=True`` also ``lesion_mask`` float32 ``(n, size, size)`` (1
+      inside the lesion as drawn: the right reason, ``"pos_mask"``; a patch may
+      cover part of it) and ``x_clean`` float32 (the same images before any patch
+      was painted: identical to ``x`` outside ``neg_mask``).
     """
     if cue not in ("phenotype", "graded"):
         raise ValueError(f"`cue` must be 'phenotype' or 'graded'; got {cue!r}.")
@@ -242,12 +249,18 @@ def isic_like(n, size=32, malignant_fraction=0.2, patch_fraction_benign=0.48, pa
     mask = np.zeros((n, size, size), np.float32)
     has_patch = np.zeros(n, bool)
     severity = np.zeros(n, np.float32)
+    if return_lesion:
+        lesion_mask = np.zeros((n, size, size), np.float32)
+        x_clean = np.zeros((n, size, size, 3), np.float32)
     for i in range(n):
         skin = np.array([0.85, 0.65, 0.55]) * rng.uniform(0.85, 1.05)
         img = np.ones((size, size, 3), np.float32) * skin + rng.normal(0, 0.03, (size, size, 3))
         severity[i] = _severity(rng, bool(y[i]), cue, cue_strength, cue_separation)
         inside, lesion = _lesion(rng, size, severity[i])
         img = img * (1 - inside[..., None]) + lesion * inside[..., None]
+        if return_lesion:
+            lesion_mask[i] = inside
+            x_clean[i] = np.clip(img, 0, 1)
         if patches and y[i] == 0 and rng.random() < patch_fraction_benign:
             ph, pw = rng.integers(size // 6, size // 4 + 1, 2)
             side = rng.integers(0, 4)
@@ -260,7 +273,10 @@ def isic_like(n, size=32, malignant_fraction=0.2, patch_fraction_benign=0.48, pa
             mask[i, r:r + ph, c:c + pw] = 1.0
             has_patch[i] = True
         x[i] = np.clip(img, 0, 1)
-    return {"x": x, "y": y, "neg_mask": mask, "has_patch": has_patch, "severity": severity}
+    out = {"x": x, "y": y, "neg_mask": mask, "has_patch": has_patch, "severity": severity}
+    if return_lesion:
+        out["lesion_mask"], out["x_clean"] = lesion_mask, x_clean
+    return out
 
 
 # --------------------------------------------------------------------------- control
