@@ -19,6 +19,6 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["keras_egl", "keras_egl.*"]),
     install_requires=requirements,
-    extras_require={"dev": ["pytest>=7.4", "hypothesis>=6.90"]},
+    extras_require={"dev": ["pytest>=7.4", "pytest-xdist>=3.5", "hypothesis>=6.90"]},
     license="MIT",
 )
