@@ -15,6 +15,17 @@ Two training semantics, which the original methods differ on, selected by
 * ``cam_weights="second_order"`` — ``α`` stays differentiable (double
   backpropagation; GNES and RRR-style).
 
+A third choice is not Grad-CAM's channel average but HiResCAM (Draelos &
+Carin, 2020): ``cam_weights="elementwise"`` gives ``M = Σ_k ∂y^c/∂A_k ⊙ A_k``,
+the gradient taken at every position (as a constant, like ``"detached"``).
+For a network whose head is not global average pooling (``Flatten`` + dense)
+the channel average of Grad-CAM can cancel a large gradient at one position
+against small ones elsewhere, so a model trained on Grad-CAM can keep using a
+region its Grad-CAM no longer shows; the element-wise map is each position's
+first-order contribution to the score and cannot hide it. With global
+average pooling before a linear head the two maps are equal up to the ``1/HW``
+factor.
+
 The former name ``weights=`` still works but is deprecated.
 
 The explanation is computed from the *same* forward pass as the outputs (see
@@ -29,7 +40,7 @@ from keras_egl.explain.targets import select_target
 from keras_egl.validation import assert_values, check_bool, check_choice, check_pair
 
 #: Values of ``cam_weights``.
-CAM_WEIGHTS = ("detached", "second_order")
+CAM_WEIGHTS = ("detached", "second_order", "elementwise")
 WEIGHTS = CAM_WEIGHTS  # former name
 UPSAMPLE = (None, "bilinear", "nearest")
 
@@ -74,7 +85,10 @@ def cam_from_gradients(activations, gradients, cam_weights="detached", relu=True
         raise ValueError(f"`gradients` shape {gradients.shape} must equal `activations` shape "
                          f"{activations.shape}.")
     spatial_axes = list(range(1, activations.shape.rank - 1))
-    alpha = tf.reduce_mean(gradients, axis=spatial_axes, keepdims=True)
+    if cam_weights == "elementwise":
+        alpha = tf.stop_gradient(gradients)
+    else:
+        alpha = tf.reduce_mean(gradients, axis=spatial_axes, keepdims=True)
     if cam_weights == "detached":
         alpha = tf.stop_gradient(alpha)
     cam = tf.reduce_sum(alpha * activations, axis=-1)

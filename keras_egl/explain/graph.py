@@ -213,7 +213,8 @@ def node_grad_cam_map(acts, grads, node_mask=None, relu=True, cam_weights="secon
       relu: apply the ReLU (both the dissertation and the code do).
       cam_weights: ``"second_order"`` (default: α stays differentiable, as the
         authors' TF1 graph differentiates through ``K.gradients``) or
-        ``"detached"`` (stop the gradient through α). ``detach_weights=True/False``
+        ``"detached"`` (stop the gradient through α) or ``"elementwise"``
+        (HiResCAM, see :mod:`keras_egl.explain.grad_cam`). ``detach_weights=True/False``
         is the deprecated former name (``True`` = ``"detached"``).
 
     Returns: ``(B, N)``, zero on padded nodes.
@@ -225,11 +226,14 @@ def node_grad_cam_map(acts, grads, node_mask=None, relu=True, cam_weights="secon
         raise ValueError(f"`grads` shape {tuple(grads.shape)} must equal `acts` shape {tuple(acts.shape)}.")
     _check_node_mask(node_mask, acts)
     keep = _node_keep(node_mask, acts)
-    alpha = tf.math.divide_no_nan(tf.reduce_sum(grads * keep[..., None], 1),
-                                  tf.reduce_sum(keep, 1, keepdims=True))
-    if cam_weights == "detached":
-        alpha = tf.stop_gradient(alpha)
-    m = tf.reduce_sum(acts * alpha[:, None, :], -1)
+    if cam_weights == "elementwise":  # HiResCAM: each node's own gradient, held constant
+        m = tf.reduce_sum(acts * tf.stop_gradient(grads), -1)
+    else:
+        alpha = tf.math.divide_no_nan(tf.reduce_sum(grads * keep[..., None], 1),
+                                      tf.reduce_sum(keep, 1, keepdims=True))
+        if cam_weights == "detached":
+            alpha = tf.stop_gradient(alpha)
+        m = tf.reduce_sum(acts * alpha[:, None, :], -1)
     if relu:
         m = tf.nn.relu(m)
     return m * keep

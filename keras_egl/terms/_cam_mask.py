@@ -7,14 +7,13 @@ constructor (``pos_key``, ``neg_key``, ``flag_key``) and derive a missing
 positive mask from the negative one by ``derive``.
 """
 
+from keras_egl.explain.grad_cam import CAM_WEIGHTS
 from keras_egl.terms.core import HAS_ANNOTATION, NEG_MASK, POS_MASK, ExplanationTerm
 from keras_egl.validation import check_bool, check_choice
 
 __all__ = ["CAMMaskTerm", "CAM_NORMALIZE", "CAM_WEIGHTS"]
 
 CAM_NORMALIZE = ("minmax", "max", "relu_minmax", None)
-CAM_WEIGHTS = ("detached", "second_order")
-
 
 
 class CAMMaskTerm(ExplanationTerm):
@@ -23,7 +22,9 @@ class CAMMaskTerm(ExplanationTerm):
     Args:
       weight: λ.
       relu, normalize, cam_weights: training-CAM options (the RES/GRADIA code:
-        no ReLU, min–max, first-order "detached" channel weights).
+        no ReLU, min–max, first-order "detached" channel weights;
+        ``cam_weights="elementwise"`` supervises HiResCAM instead, see
+        :mod:`keras_egl.explain.grad_cam`).
       pos_key, neg_key, flag_key: input-dict keys of the right-reason mask, the
         wrong-reason mask and the per-sample annotation flag.
       derive: ``"complement"`` (a batch with only ``neg_key`` uses
