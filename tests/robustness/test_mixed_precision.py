@@ -3,6 +3,9 @@
 Under mixed_float16 a step whose gradients are not finite is skipped by loss
 scaling, silently; so besides finite logs the test requires the weights to move
 on most steps (the dynamic loss scale may skip a few at the start).
+
+GNES (graph inputs) runs under mixed_float16 here; its mixed_bfloat16 run, with
+every graph explainer, is ``tests/models/test_gnes.py::test_trains_under_mixed_bfloat16``.
 """
 
 import numpy as np
@@ -62,3 +65,23 @@ def test_bayesian_feedback_trains_under_mixed_precision(policy):
     logs, moved = _train(bnn, inputs, y)
     assert all(np.isfinite(v) for v in logs.values()), logs
     assert moved >= 5, f"Bayesian under {policy}: only {moved} of 8 steps updated the weights"
+
+
+@pytest.mark.parametrize("policy", ["mixed_float16"], indirect=True)
+@pytest.mark.parametrize("fidelity", ["dissertation", "code"])  # "code": Ω_c's −log(degree) anti-collapse
+def test_gnes_trains_under_mixed_precision(fidelity, policy):
+    from keras_egl.data.molecules import assign_annotations, make_scene_graphs, pad_batch
+    from keras_egl.layers.graph import gcn_classifier
+    from keras_egl.models.gnes import GNES
+
+    graphs = make_scene_graphs(n_per_class=6, n_distractors=(3, 6), feature_dim=8, seed=0)
+    assign_annotations(graphs, np.arange(12), fraction=0.5, seed=0)
+    inputs, y = pad_batch(graphs, n_layers=2)
+    gnes = GNES(gcn_classifier(8, 2, hidden=(8, 6), seed=0), fidelity=fidelity)
+    assert gnes.model.get_layer("gcn_1").compute_dtype == "float16"
+    logs, moved = _train(gnes, inputs, y)
+    assert all(np.isfinite(v) for v in logs.values()), logs
+    assert all(logs[t.name] > 0 for t in gnes.terms), logs
+    assert moved >= 5, f"GNES ({fidelity}) under {policy}: only {moved} of 8 steps updated the weights"
+    maps = gnes.explain({k: inputs[k] for k in ("x", "a_1", "a_2", "node_mask")})
+    assert maps.dtype == "float32" and np.isfinite(maps.numpy()).all()

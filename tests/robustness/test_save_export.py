@@ -1,7 +1,12 @@
 """Every method's model: `.keras` reload in a fresh process keeps the optimizer's
-iteration count and slots, the explainer and the explanation metrics; a SavedModel
-loaded without keras_egl serves `serving_outputs` (= predict; Bayesian: the
-mean-weight pass) and `explain` equal to the model's."""
+iteration count and slots, the explainer, the explanation metrics, `serving_outputs`
+and `explain`; a SavedModel loaded without keras_egl serves `serving_outputs`
+(= predict; Bayesian: the mean-weight pass) and `explain` equal to the model's.
+
+GNES (graph inputs x, a_1, a_2, node_mask) keeps its own explainer (node
+Grad-CAM; ``explainer`` config None) and has no explanation metric: the metrics
+read image/feature masks through ``ExplanationContext.mask``, which refuses the
+(B, N) ``node_importance`` of a graph batch."""
 
 import json
 import subprocess
@@ -24,7 +29,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _builders():
     from keras_egl.layers.bayesian import to_bayesian
+    from keras_egl.layers.graph import gcn_classifier
     from keras_egl.models.bayesian import BayesianFeedbackModel
+    from keras_egl.models.gnes import GNES
     from keras_egl.models.gradia import GRADIAModel
     from keras_egl.models.haics import HAICSModel
     from keras_egl.models.res import RESModel
@@ -40,10 +47,26 @@ def _builders():
         "res_l": lambda: RESModel(small_cnn(seed=0), "conv2", preset="RES-L", **common),
         "bayesian": lambda: BayesianFeedbackModel(to_bayesian(small_cnn(seed=0), seed=0), target_layer="conv2",
                                                   n_train=12, **common),
+        "gnes": lambda: GNES(gcn_classifier(8, 2, hidden=(8, 6), seed=0)),
     }
 
 
 NAMES = list(_builders())
+GRAPH_INPUTS = ("x", "a_1", "a_2", "node_mask")
+
+
+def _data(name):
+    """``(inputs, y, model inputs of 6 samples)``: an annotated image batch, or 12 small graphs for GNES."""
+    if name == "gnes":
+        from keras_egl.data.molecules import assign_annotations, make_scene_graphs, pad_batch
+
+        graphs = make_scene_graphs(n_per_class=6, n_distractors=(3, 6), feature_dim=8, seed=0)
+        assign_annotations(graphs, np.arange(12), fraction=0.5, seed=0)
+        inputs, y = pad_batch(graphs, n_layers=2)
+        return inputs, y, {k: inputs[k][:6] for k in GRAPH_INPUTS}
+    inputs, y = annotated_batch(n=12, seed=7)
+    inputs.pop("reasonability")
+    return inputs, y, inputs["x"][:6]
 
 
 def _run(code):
@@ -56,16 +79,14 @@ def _run(code):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", NAMES)
 def test_reload_and_export_in_a_fresh_process(name, tmp_path):
-    inputs, y = annotated_batch(n=12, seed=7)
-    inputs.pop("reasonability")
+    inputs, y, x = _data(name)
     model = _builders()[name]()
     model.compile(keras.optimizers.Adam(1e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     model.fit(inputs, y, batch_size=6, epochs=2, verbose=0)
     model.save(tmp_path / "m.keras")
     slots = [float(np.abs(v.numpy()).sum()) for v in model.optimizer.variables()]
-    x = inputs["x"][:6]
     export_saved_model(model, tmp_path / "sm")
-    np.save(tmp_path / "x.npy", x)
+    np.savez(tmp_path / "x.npz", **(x if isinstance(x, dict) else {"x": x}))
     expected = model.serving_outputs(x).numpy()
     if name != "bayesian":
         np.testing.assert_allclose(expected, model.predict(x, verbose=0), atol=1e-5)
@@ -74,23 +95,32 @@ def test_reload_and_export_in_a_fresh_process(name, tmp_path):
     got = _run(f"""
         import json, sys, numpy as np, tensorflow as tf
         m = tf.saved_model.load({str(tmp_path / 'sm')!r})
-        x = tf.constant(np.load({str(tmp_path / 'x.npy')!r}))
-        out = m.signatures["serving_default"](x=x)["outputs"].numpy()
-        ex = m.signatures["explain"](x=x)["maps"].numpy()
+        data = np.load({str(tmp_path / 'x.npz')!r})
+        feed = {{k: tf.constant(data[k]) for k in data.files}}
+        out = m.signatures["serving_default"](**feed)["outputs"].numpy()
+        ex = m.signatures["explain"](**feed)["maps"].numpy()
         without = not any(k.startswith("keras_egl") for k in sys.modules)
         import keras_egl
         from keras_egl import keras
         r = keras.models.load_model({str(tmp_path / 'm.keras')!r})
+        x = feed if len(feed) > 1 else feed["x"]
         print(json.dumps({{"out": out.tolist(), "maps": ex.tolist(), "without_keras_egl": without,
+                          "reloaded_out": r.serving_outputs(x).numpy().tolist(),
+                          "reloaded_maps": r.explain(x).numpy().tolist(),
                           "iterations": int(r.optimizer.iterations),
                           "slots": [float(np.abs(v.numpy()).sum()) for v in r.optimizer.variables()],
-                          "explainer": r.explainer_object.get_config(),
+                          "explainer": r.get_config()["explainer"] and r.explainer_object.get_config(),
                           "metrics": [s[0].name for s in r._state.metric_specs]}}))
     """)
     assert got["without_keras_egl"] is True
-    np.testing.assert_allclose(np.array(got["out"]), expected, atol=1e-5)
-    np.testing.assert_allclose(np.array(got["maps"]), maps, atol=1e-5)
+    for key in ("out", "reloaded_out"):
+        np.testing.assert_allclose(np.array(got[key]), expected, atol=1e-5, err_msg=key)
+    for key in ("maps", "reloaded_maps"):
+        np.testing.assert_allclose(np.array(got[key]), maps, atol=1e-5, err_msg=key)
     assert got["iterations"] == 4
     np.testing.assert_allclose(got["slots"], slots, rtol=1e-6)
-    assert got["explainer"]["relu"] is False
-    assert got["metrics"] == ["iou50"]
+    if name == "gnes":  # its own node Grad-CAM, no image-mask metric (see the module docstring)
+        assert got["explainer"] is None and got["metrics"] == []
+    else:
+        assert got["explainer"]["relu"] is False
+        assert got["metrics"] == ["iou50"]
