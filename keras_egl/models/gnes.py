@@ -55,6 +55,8 @@ accepts the same graph data dict (the backbone variant too: the keys are the
 model's own, for evaluation and callbacks); any other key raises.
 """
 
+import inspect
+
 from keras_egl._deprecation import renamed_argument
 from keras_egl._keras import keras, tf
 from keras_egl.callbacks.model_selection import BestValidationAUC  # noqa: F401  (re-export)
@@ -65,8 +67,8 @@ from keras_egl.models.base import ExplanationGuidedModel
 from keras_egl.terms.core import HAS_ANNOTATION
 from keras_egl.terms.gnes import (ADJACENCY, DISTANCES, EDGE_IMPORTANCE, NODE_IMPORTANCE,  # noqa: F401
                                   ConsistencyTerm, EdgeSupervision, NodeSupervision, SparsityTerm,
-                                  step_graph_maps)
-from keras_egl.validation import check_choice, check_key, check_non_negative
+                                  check_graph_tensor, step_graph_maps)
+from keras_egl.validation import check_choice, check_key, check_non_negative, check_per_sample
 
 __all__ = ["GNES", "NodeSupervision", "EdgeSupervision", "ConsistencyTerm", "SparsityTerm",
            "FIDELITIES", "PRESETS", "VARIANTS", "build_gnes", "evaluate_graph_model", "BestValidationAUC"]
@@ -241,6 +243,29 @@ class GNES(ExplanationGuidedModel):
             return ctx.input_gradients(target="pred")
         grads = ctx.layer_gradients("pred")
         return normalize_graph_map(node_grad_cam_map(acts, grads, ctx.x[-1]), ctx.x[-1], "max_positive")
+
+    def _update_explanation_metrics(self, ctx):
+        """Graph annotations are ``(B, N)`` node vectors, not image masks: validate them as such.
+
+        Each metric receives ``(*annotations, node maps, sample_weight=flags)``
+        and, when it takes one (the graph metrics), ``node_mask=``; node
+        annotations only (the explainer returns node maps).
+        """
+        present = [(m, keys) for m, keys in self._state.metric_specs if keys[0] in ctx.inputs]
+        if not present:
+            return
+        node_mask = tf.nest.flatten(ctx.x)[-1]
+        maps = tf.stop_gradient(self.explainer(ctx))
+        flags = None
+        if ctx.has(self.flag_key):
+            flags = check_per_sample(ctx.inputs[self.flag_key], self.flag_key, node_mask, low=0.0, high=1.0)
+        for metric, keys in present:
+            annotations = [check_graph_tensor(ctx.inputs[k], k, node_mask, rank=2)
+                           for k in keys if ctx.has(k)]
+            # The instance's update_state is Keras's (*args, **kwargs) wrapper: ask the class.
+            extra = {"node_mask": node_mask} if "node_mask" in inspect.signature(
+                type(metric).update_state).parameters else {}
+            metric.update_state(*annotations, maps, sample_weight=flags, **extra)
 
     @property
     def preset(self):

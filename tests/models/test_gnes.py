@@ -279,3 +279,16 @@ def test_trains_under_mixed_bfloat16(graphs, bfloat16_policy):
                             adjacency=inputs["adjacency"], **kw)
         for part in ("node", "edge"):
             assert out[part].dtype == tf.float32 and np.isfinite(out[part].numpy()).all(), (node, part)
+
+
+def test_explanation_metrics_read_node_annotations(graphs):
+    from keras_egl.metrics.graph import NodeExplanationMAE, node_explanation_mae
+
+    m = _model("full", explanation_metrics=[(NodeExplanationMAE(), ("node_importance",))])
+    inputs, y = pad_batch(graphs[:8], n_layers=2)
+    logs = m.evaluate(inputs, y, batch_size=8, verbose=0, return_dict=True)
+    maps = m.explain({k: tf.constant(v) for k, v in inputs.items() if k in ("x", "a_1", "a_2", "node_mask")})
+    want = node_explanation_mae(inputs["node_importance"], maps, node_mask=inputs["node_mask"],
+                                sample_weight=inputs["has_annotation"])
+    assert np.isfinite(logs["node_explanation_mae"])
+    np.testing.assert_allclose(logs["node_explanation_mae"], float(want), rtol=1e-5)
