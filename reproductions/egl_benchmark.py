@@ -193,10 +193,11 @@ def _plot(records, tasks, methods, out):
     for task in tasks:
         fig, ax = plt.subplots(figsize=(6, 4))
         budgets = sorted({r["budget"] for r in records if r["task"] == task and r["noise"] == "noisy"})
-        for method in methods:
+        colours = plt.cm.tab20(np.linspace(0, 1, len(methods)))  # 11 lines: tab10 would repeat a colour
+        for method, colour in zip(methods, colours):
             ys = [np.mean([r["counterfactual accuracy"] for r in _group(records, task, b, "noisy", method)])
                   for b in budgets]
-            ax.plot(budgets, ys, marker="o", label=method,
+            ax.plot(budgets, ys, marker="o", label=method, color=colour,
                     linestyle="--" if method in ("baseline", "ceiling") else "-")
         ax.set_xscale("log")
         ax.set_xlabel("annotation budget (fraction of training images, noisy masks)")
