@@ -140,3 +140,24 @@ def test_schedule_callback_is_added_once():
 def test_bad_schedule_arguments_name_the_argument(kwargs, exc, match):
     with pytest.raises(exc, match=match):
         terms.get("rrr", **kwargs)
+
+
+def test_auto_weight_survives_a_checkpoint_and_is_not_measured_again(tmp_path):
+    inputs, y = _tabular(n=32)
+
+    def build():
+        m = ExplanationGuidedModel(_mlp(), terms=[terms.get("rrr", weight="auto", calibration_steps=2)])
+        m.compile(keras.optimizers.Adam(1e-2), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        return m
+
+    m = build()
+    m.fit(inputs, y, batch_size=16, epochs=1, verbose=0)
+    lam = float(m.terms[0].loss_weight())
+    assert lam > 0.0
+    m.save_weights(str(tmp_path / "ckpt"))
+    resumed = build()
+    resumed.load_weights(str(tmp_path / "ckpt"))
+    st = resumed.terms[0].weight_state
+    assert float(st.base) == pytest.approx(lam) and float(st.calibrated) == 1.0 and float(st.pending) == 0.0
+    h = resumed.fit(inputs, y, batch_size=16, epochs=1, initial_epoch=0, verbose=0).history
+    assert h["right_reasons_weight"] == [pytest.approx(lam)]  # recalibrate="once": kept, not re-measured
