@@ -151,6 +151,8 @@ class ExplanationGuidedModel(keras.Model):
             terms=[keras.metrics.Mean(name=t.name) for t in terms],
             evaluating=False,
         )
+        for t in terms:
+            t.attach(self.model)
         self._build_terms()
         self._mark_built()
 

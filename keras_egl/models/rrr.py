@@ -34,6 +34,7 @@ from keras_egl._keras import keras, tf
 from keras_egl.explain.gradients import gradient_mask, largest_gradient_mask  # noqa: F401  (re-export)
 from keras_egl.models.base import ExplanationGuidedModel
 from keras_egl.terms.core import HAS_ANNOTATION, NEG_MASK, POS_MASK, ExplanationTerm
+from keras_egl.terms.penalty_gradient import DEFAULT_FD_STEP
 from keras_egl.terms.rrr import REFERENCE_LAMBDA2, RightReasonsTerm, SmallParamsTerm
 from keras_egl.training.sampling import AlwaysIncludeSequence, always_include_batches  # noqa: F401  (re-export)
 from keras_egl.validation import check_float, check_positive_int
@@ -117,6 +118,8 @@ class RightForRightReasons(ExplanationGuidedModel):
         derived (``"complement"`` or ``"error"``); see
         :class:`~keras_egl.terms.rrr.RightReasonsTerm`.
       terms: extra terms (objects or names) appended after the two RRR terms.
+      penalty_gradient, fd_step: ``"exact"`` double backprop (default) or
+        ``"finite_difference"``; see :mod:`keras_egl.terms.penalty_gradient`.
       explained_layer, input_key, from_logits, explainer, explanation_metrics,
         **kwargs: see :class:`~keras_egl.models.base.ExplanationGuidedModel`.
         The explainer is the library-wide default (the input gradient of the
@@ -140,14 +143,15 @@ class RightForRightReasons(ExplanationGuidedModel):
                  target="sum_log_prob", norm="l2", reduction="mean", certainty=False,
                  include_biases=True, pos_key=POS_MASK, flag_key=HAS_ANNOTATION, derive="complement",
                  terms=(), explained_layer=None, input_key="x", from_logits=True, explainer=None,
-                 explanation_metrics=(), **kwargs):
+                 explanation_metrics=(), penalty_gradient="exact", fd_step=DEFAULT_FD_STEP, **kwargs):
         if isinstance(input_key, (list, tuple)):
             raise ValueError(f"RightForRightReasons takes one model input; got input_key={input_key!r}.")
         if isinstance(terms, (str, dict, ExplanationTerm)):
             terms = [terms]
         preset = [RightReasonsTerm(lambda1, target=target, norm=norm, reduction=reduction,
                                    certainty=certainty, neg_key=neg_key, pos_key=pos_key,
-                                   flag_key=flag_key, derive=derive),
+                                   flag_key=flag_key, derive=derive, penalty_gradient=penalty_gradient,
+                                   fd_step=fd_step),
                   SmallParamsTerm(lambda2, include_biases=include_biases)]
         super().__init__(model, terms=preset + list(terms or ()), explained_layer=explained_layer,
                          input_key=input_key, from_logits=from_logits, explainer=explainer,
@@ -163,6 +167,8 @@ class RightForRightReasons(ExplanationGuidedModel):
         self.reduction = preset[0].reduction
         self.certainty = preset[0].certainty
         self.include_biases = preset[1].include_biases
+        self.penalty_gradient = preset[0].penalty_gradient
+        self.fd_step = preset[0].fd_step
 
     @property
     def extra_terms(self):
@@ -205,7 +211,8 @@ class RightForRightReasons(ExplanationGuidedModel):
         config.update({"lambda1": self.lambda1, "lambda2": self.lambda2, "neg_key": self.neg_key,
                        "target": self.target, "norm": self.norm, "reduction": self.reduction,
                        "certainty": self.certainty, "include_biases": self.include_biases,
-                       "pos_key": self.pos_key, "flag_key": self.flag_key, "derive": self.derive})
+                       "pos_key": self.pos_key, "flag_key": self.flag_key, "derive": self.derive,
+                       "penalty_gradient": self.penalty_gradient, "fd_step": self.fd_step})
         return config
 
 

@@ -410,6 +410,9 @@ class ExplanationTerm(keras.layers.Layer):
     def flags(self, ctx, *keys):
         return ctx.flags(*keys, flag_key=getattr(self, "flag_key", HAS_ANNOTATION))
 
+    def attach(self, model):
+        """Called once with the backbone when a model takes this term (before any forward pass)."""
+
     def build(self, shapes):
         """Create the term's weights from ``shapes`` (``{"x": …, "activations": …}``)."""
         self.built = True

@@ -35,6 +35,7 @@ from keras_egl.explain.explainers import _check_target
 from keras_egl.explain.targets import CLASS_TARGETS, NAMED_TARGETS
 from keras_egl.losses.rrr import NORMS, REDUCTIONS, small_params_penalty
 from keras_egl.terms.core import HAS_ANNOTATION, NEG_MASK, POS_MASK, ExplanationTerm
+from keras_egl.terms.penalty_gradient import DEFAULT_FD_STEP, InputGradientPenaltyMixin
 from keras_egl.validation import check_bool, check_choice, check_non_negative
 
 __all__ = ["RightReasonsTerm", "SmallParamsTerm", "REFERENCE_LAMBDA2", "broadcast_mask", "per_sample_penalty"]
@@ -76,7 +77,7 @@ def per_sample_penalty(mask, grads, norm="l2"):
 
 
 @keras.saving.register_keras_serializable(package="keras_egl")
-class RightReasonsTerm(ExplanationTerm):
+class RightReasonsTerm(InputGradientPenaltyMixin, ExplanationTerm):
     """``λ₁ · R_n flag_n Σ_d (A_nd ∂/∂x_d s(f(x_n)))²`` — RRR's right-reasons term.
 
     ``A`` is the ``neg_mask`` (wrong reasons; see the module docstring for
@@ -113,6 +114,12 @@ class RightReasonsTerm(ExplanationTerm):
       flag_key: key of the per-sample ``has_annotation`` flags.
       derive: ``"complement"`` (``A = 1 − pos_mask`` when only ``pos_key`` is
         given) or ``"error"``.
+      penalty_gradient: how the penalty's parameter gradient is taken:
+        ``"exact"`` (double backprop, default) or ``"finite_difference"`` (one
+        extra forward pass at ``x + h·v̂``; the logged value stays exact; see
+        :mod:`keras_egl.terms.penalty_gradient`).
+      fd_step: ``τ`` of the finite-difference step ``h = τ·rms(x)·√nnz(v)``
+        (default 1e-3).
 
     Example:
       >>> egl = ExplanationGuidedModel(cnn, terms=[RightReasonsTerm(lambda1=10.0)])
@@ -125,9 +132,10 @@ class RightReasonsTerm(ExplanationTerm):
     @renamed_argument("mask_key", "neg_key")
     def __init__(self, lambda1=1000.0, target="sum_log_prob", norm="l2", reduction="mean", certainty=False,
                  weight=1.0, name=None, neg_key=NEG_MASK, pos_key=POS_MASK, flag_key=HAS_ANNOTATION,
-                 derive="complement", **kwargs):
+                 derive="complement", penalty_gradient="exact", fd_step=DEFAULT_FD_STEP, **kwargs):
         super().__init__(weight=weight, name=name, **kwargs)
         self.lambda1 = check_non_negative(lambda1, "lambda1")
+        self.set_penalty_gradient(penalty_gradient, fd_step)
         # Checked here: a misspelt target would otherwise fail only in the first training step.
         self.target = _check_target(target, NAMED_TARGETS + CLASS_TARGETS)
         self.norm = check_choice(norm, NORMS, "norm")
@@ -141,21 +149,25 @@ class RightReasonsTerm(ExplanationTerm):
     def compute(self, ctx):
         if self.lambda1 == 0.0:
             return tf.constant(0.0)
-        grads = ctx.input_gradients(self.target, quantity="logit" if ctx.from_logits else "prob")
-        if isinstance(grads, (list, tuple)):
-            raise ValueError("RightReasonsTerm supports single-input models; got a multi-input model.")
-        if self.certainty:
-            per_sample = per_sample_penalty(tf.ones_like(grads), grads, self.norm)
-        else:
+        neg = flags = None
+        if not self.certainty:
             _, neg, flags = self.masks(ctx, allow_channels=True)
-            per_sample = per_sample_penalty(neg, grads, self.norm) * tf.cast(flags, grads.dtype)
-        reduced = tf.reduce_sum(per_sample) if self.reduction == "sum" else tf.reduce_mean(per_sample)
-        return self.lambda1 * reduced
+
+        def penalty(grads):
+            if self.certainty:
+                per_sample = per_sample_penalty(tf.ones_like(grads), grads, self.norm)
+            else:
+                per_sample = per_sample_penalty(neg, grads, self.norm) * tf.cast(flags, grads.dtype)
+            reduced = tf.reduce_sum(per_sample) if self.reduction == "sum" else tf.reduce_mean(per_sample)
+            return self.lambda1 * reduced
+
+        return self.input_gradient_penalty(ctx, penalty, self.target, "logit" if ctx.from_logits else "prob")
 
     def get_config(self):
         config = super().get_config()
         config.update({"lambda1": self.lambda1, "target": self.target, "norm": self.norm,
-                       "reduction": self.reduction, "certainty": self.certainty, **self.mask_key_config()})
+                       "reduction": self.reduction, "certainty": self.certainty, **self.mask_key_config(),
+                       **self.penalty_gradient_config()})
         return config
 
 

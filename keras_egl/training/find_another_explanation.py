@@ -78,7 +78,7 @@ def _check_annotation_shape(annotation, x):
 def fit_rrr(model, x, y, annotation=None, lambda1=1000.0, lambda2=REFERENCE_LAMBDA2, epochs=64,
             batch_size=256, shuffle=False, learning_rate=1e-3, reduction="mean", target="sum_log_prob",
             norm="l2", certainty=False, seed=None, verbose=0, callbacks=None, validation_data=None,
-            run_eagerly=None, jit_compile=None):
+            run_eagerly=None, jit_compile=None, penalty_gradient="exact"):
     """Wrap ``model`` in :class:`RightForRightReasons`, compile as the reference, and fit.
 
     Reference training: Adam (lr 1e-3, ε 1e-8), 64 epochs, batch 256, batches
@@ -88,7 +88,9 @@ def fit_rrr(model, x, y, annotation=None, lambda1=1000.0, lambda2=REFERENCE_LAMB
     explanation penalty unless ``certainty``. ``run_eagerly=True`` skips graph
     tracing (faster for a handful of steps); ``jit_compile=True`` compiles the
     double-backprop step with XLA (several times faster for small MLPs on
-    CPU). Returns ``(rrr_model, history)``.
+    CPU). ``penalty_gradient="finite_difference"`` replaces double backprop
+    by a finite difference (:mod:`keras_egl.terms.penalty_gradient`).
+    Returns ``(rrr_model, history)``.
     """
     epochs = check_positive_int(epochs, "epochs")
     batch_size = check_positive_int(batch_size, "batch_size")
@@ -105,7 +107,8 @@ def fit_rrr(model, x, y, annotation=None, lambda1=1000.0, lambda2=REFERENCE_LAMB
         _check_annotation_shape(annotation, x)
         inputs[NEG_MASK] = annotation.astype(np.float32)
     rrr = RightForRightReasons(model, lambda1=lambda1, lambda2=lambda2, reduction=reduction,
-                               target=target, norm=norm, certainty=certainty)
+                               target=target, norm=norm, certainty=certainty,
+                               penalty_gradient=penalty_gradient)
     rrr.compile(rrr_optimizer(learning_rate), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                 metrics=["accuracy"], run_eagerly=run_eagerly, jit_compile=jit_compile)
     hist = rrr.fit(inputs, np.asarray(y), epochs=epochs, batch_size=batch_size, shuffle=shuffle,

@@ -7,7 +7,8 @@ import pytest
 
 from reproductions._harness import RunContext, run_one
 
-NAMES = ["rrr_decoy_mnist", "rrr_toy_colors", "rrr_iris_cancer", "rrr_lambda_sweep", "rrr_decoy_size"]
+NAMES = ["rrr_decoy_mnist", "rrr_toy_colors", "rrr_iris_cancer", "rrr_lambda_sweep", "rrr_decoy_size",
+         "rrr_penalty_gradient"]
 
 
 @pytest.mark.slow
