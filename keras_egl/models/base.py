@@ -240,6 +240,8 @@ class ExplanationGuidedModel(keras.Model):
         x = self._restore_static_shape(x)
         if self.check_finite:
             x = tf.nest.map_structure(_assert_finite, x)
+        for term in self.terms:
+            term.before_forward()
         tape = tf.GradientTape(persistent=True)
         with tape:
             for t in tf.nest.flatten(x):

@@ -413,6 +413,9 @@ class ExplanationTerm(keras.layers.Layer):
     def attach(self, model):
         """Called once with the backbone when a model takes this term (before any forward pass)."""
 
+    def before_forward(self):
+        """Called before each forward pass of a train/test step."""
+
     def build(self, shapes):
         """Create the term's weights from ``shapes`` (``{"x": …, "activations": …}``)."""
         self.built = True

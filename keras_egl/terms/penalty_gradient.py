@@ -96,11 +96,12 @@ def check_fd_step(value, name="fd_step"):
 
 
 def finite_difference_step(x, v, fd_step=DEFAULT_FD_STEP):
-    """``h = τ · rms(x) · √nnz(v)`` (scalar float32; see the module docstring)."""
-    x = tf.cast(x, tf.float32)
+    """``h = τ · rms(x) · √nnz(v)`` (a scalar of ``x``'s float dtype; see the module docstring)."""
+    dtype = tf.float64 if x.dtype == tf.float64 else tf.float32
+    x = tf.cast(x, dtype)
     rms = tf.sqrt(tf.reduce_mean(tf.square(x)))
     rms = tf.where(rms > 0.0, rms, tf.ones_like(rms))
-    nnz = tf.cast(tf.math.count_nonzero(v), tf.float32)
+    nnz = tf.cast(tf.math.count_nonzero(v), dtype)
     return fd_step * rms * tf.sqrt(tf.maximum(nnz, 1.0))
 
 
@@ -179,23 +180,33 @@ def install_replay(model, return_new=False):
 def _patch(layer, kind):
     original = layer.call
 
-    def replaying():
-        return layer._egl_replay and layer._egl_memory is not None
+    def remember(value):
+        layer._egl_memory.append(value)
+
+    def recall():
+        # One entry per call site, in call order: a layer used twice replays each use.
+        if layer._egl_cursor >= len(layer._egl_memory):
+            raise RuntimeError(f"layer '{layer.name}' is called more often in the perturbed pass than in "
+                               "the step's forward pass; penalty_gradient='finite_difference' needs the "
+                               "same calls in both (use penalty_gradient='exact').")
+        value = layer._egl_memory[layer._egl_cursor]
+        layer._egl_cursor += 1
+        return value
 
     def noise_call(inputs, *args, **kwargs):
-        if replaying():
-            noise = layer._egl_memory
+        if layer._egl_replay:
+            noise = recall()
         else:
             neutral = tf.ones_like if kind == "multiplicative" else tf.zeros_like
             noise = original(neutral(inputs), *args, **kwargs)
-            layer._egl_memory = noise
+            remember(noise)
         return inputs * noise if kind == "multiplicative" else inputs + noise
 
     def relu_call(inputs, *args, **kwargs):
         slope = float(getattr(layer, "negative_slope", getattr(layer, "alpha", 0.0)))
-        if replaying():
-            return tf.where(layer._egl_memory, inputs, slope * inputs)
-        layer._egl_memory = inputs > 0
+        if layer._egl_replay:
+            return tf.where(recall(), inputs, slope * inputs)
+        remember(inputs > 0)
         return original(inputs, *args, **kwargs)
 
     def activation_call(inputs, *args, **kwargs):
@@ -205,34 +216,49 @@ def _patch(layer, kind):
             z = original(inputs, *args, **kwargs)
         finally:
             layer.activation = activation
-        if replaying():
-            return tf.where(layer._egl_memory, z, tf.zeros_like(z))
-        layer._egl_memory = z > 0
+        if layer._egl_replay:
+            return tf.where(recall(), z, tf.zeros_like(z))
+        remember(z > 0)
         return tf.nn.relu(z)
 
     def pool_call(inputs, *args, **kwargs):
-        if replaying():
-            # The elements the step's pass selected: the gradient of Σ max-pool is > 0 exactly there.
-            clean = tf.stop_gradient(layer._egl_memory)
+        if layer._egl_replay:
+            clean = tf.stop_gradient(recall())
+            if isinstance(layer, keras.layers.MaxPooling2D) and layer.data_format == "channels_last":
+                # The element each window took in the step's pass, exact for overlapping windows too.
+                _, index = tf.nn.max_pool_with_argmax(
+                    clean, ksize=(1,) + tuple(layer.pool_size) + (1,),
+                    strides=(1,) + tuple(layer.strides) + (1,), padding=layer.padding.upper(),
+                    include_batch_in_index=True)
+                return tf.gather(tf.reshape(inputs, [-1]), index)
+            # Other poolings: keep only the selected elements (exact for non-overlapping windows).
             with tf.GradientTape() as tape:
                 tape.watch(clean)
                 pooled = original(clean, *args, **kwargs)
             selected = tape.gradient(pooled, clean) > 0
             lowest = tf.fill(tf.shape(inputs), tf.constant(inputs.dtype.min, inputs.dtype))
             return original(tf.where(selected, inputs, lowest), *args, **kwargs)
-        layer._egl_memory = inputs
+        remember(inputs)
         return original(inputs, *args, **kwargs)
 
     calls = {"multiplicative": noise_call, "additive": noise_call, "relu": relu_call,
              "relu_activation": activation_call, "max_pool": pool_call}
-    layer._egl_memory = None
+    layer._egl_memory = []
+    layer._egl_cursor = 0
     layer._egl_replay = False
     layer._egl_replay_installed = True
     layer.call = calls[kind]
 
 
+def forget(layers):
+    """Clear what ``layers`` remembered (called before each forward pass of a step)."""
+    for layer in layers:
+        layer._egl_memory = []
+        layer._egl_cursor = 0
+
+
 class _Replaying:
-    """Context: the given layers replay their last pass; BatchNorm moving statistics are restored on exit."""
+    """Context: the given layers replay the step's pass; BatchNorm moving statistics are restored on exit."""
 
     def __init__(self, model, replayed):
         self.replayed = replayed
@@ -244,6 +270,7 @@ class _Replaying:
     def __enter__(self):
         for layer in self.replayed:
             layer._egl_replay = True
+            layer._egl_cursor = 0
         # Read after the step's own forward pass has updated them; restored after the perturbed pass.
         self.saved = [tf.identity(v.read_value()) for v in self.moving]
         return self
@@ -309,14 +336,16 @@ def penalty_from_input_gradients(ctx, penalty_fn, target, quantity, method="exac
         raise RuntimeError(f"the layers {[layer.name for layer in new]} were not prepared "
                            "before the forward pass; call `term.attach(backbone)` first (an "
                            "ExplanationGuidedModel does this when it is constructed).")
-    g = tf.stop_gradient(tf.cast(grads, tf.float32))
+    # float32 (mixed precision is refused above) unless the model computes in float64.
+    dtype = tf.float64 if grads.dtype == tf.float64 else tf.float32
+    g = tf.stop_gradient(tf.cast(grads, dtype))
     with tf.GradientTape() as tape:
         tape.watch(g)
         value = penalty_fn(g)
     v = tf.stop_gradient(tape.gradient(value, g, unconnected_gradients=tf.UnconnectedGradients.ZERO))
     norm = tf.norm(tf.reshape(v, [-1]))
     x = ctx.x0
-    h = finite_difference_step(x, v, fd_step)
+    h = tf.cast(finite_difference_step(x, v, fd_step), dtype)
     safe = tf.where(norm > 0.0, norm, tf.ones_like(norm))
     x_shift = tf.stop_gradient(x + tf.cast(h * v / safe, x.dtype))
 
@@ -326,7 +355,7 @@ def penalty_from_input_gradients(ctx, penalty_fn, target, quantity, method="exac
         shifted = backbone(x_shift, training=True)
 
     def total(outputs, tgt, qty):
-        outputs = tf.cast(outputs, tf.float32)
+        outputs = tf.cast(outputs, dtype)
         return tf.reduce_sum(select_target(outputs, tgt, y=y, from_logits=ctx.from_logits, quantity=qty))
 
     surrogate = (total(shifted, pinned, pinned_quantity) - total(ctx.outputs, target, quantity)) * (norm / h)
@@ -348,7 +377,10 @@ class InputGradientPenaltyMixin:
 
     def attach(self, model):
         if self.penalty_gradient == "finite_difference":
-            install_replay(model)
+            self._replayed = install_replay(model)
+
+    def before_forward(self):
+        forget(getattr(self, "_replayed", ()))
 
     def input_gradient_penalty(self, ctx, penalty_fn, target, quantity):
         return penalty_from_input_gradients(ctx, penalty_fn, target, quantity, self.penalty_gradient,
