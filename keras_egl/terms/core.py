@@ -412,9 +412,12 @@ class ExplanationTerm(keras.layers.Layer):
 
     def attach(self, model):
         """Called once with the backbone when a model takes this term (before any forward pass)."""
+        return None
 
+    @tf.autograph.experimental.do_not_convert
     def before_forward(self):
-        """Called before each forward pass of a train/test step."""
+        """Called (while tracing) before each forward pass of a train/test step."""
+        return None
 
     def build(self, shapes):
         """Create the term's weights from ``shapes`` (``{"x": …, "activations": …}``)."""

@@ -379,6 +379,7 @@ class InputGradientPenaltyMixin:
         if self.penalty_gradient == "finite_difference":
             self._replayed = install_replay(model)
 
+    @tf.autograph.experimental.do_not_convert
     def before_forward(self):
         forget(getattr(self, "_replayed", ()))
 
