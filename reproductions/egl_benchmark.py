@@ -87,7 +87,10 @@ def _build(method, shape, n_classes, seed, n_train):
 
         return BayesianFeedbackModel(to_bayesian(cnn, seed=seed), EXPLAINED_LAYER, n_train=n_train,
                                      explained_layer=EXPLAINED_LAYER)
-    own = [] if method in ("baseline", "ceiling") else [terms.get(method, weight="auto")]
+    # "<term>@fd": the same term with its penalty gradient taken by finite difference.
+    name, _, variant = method.partition("@")
+    extra = {"penalty_gradient": "finite_difference"} if variant == "fd" else {}
+    own = [] if method in ("baseline", "ceiling") else [terms.get(name, weight="auto", **extra)]
     return ExplanationGuidedModel(cnn, terms=own, explained_layer=EXPLAINED_LAYER)
 
 

@@ -257,6 +257,43 @@ def forget(layers):
         layer._egl_cursor = 0
 
 
+def complete_batchnorm_moments(model):
+    """Give the unfused BatchNorm layers of ``model`` moments whose second derivative is complete.
+
+    ``tf.nn.moments`` (what tf_keras's unfused BatchNorm uses: float64, rank-2
+    inputs after ``Dense``, virtual batches, renorm) computes the variance
+    around ``stop_gradient(mean)``. First derivatives do not notice (∂var/∂mean
+    is 0 at the mean), but double backprop then misses the mean's second-order
+    term. Measured against the finite difference, which differentiates the
+    function itself: 10 % relative error of RRR's parameter gradient on a
+    float32 CNN with ``BatchNormalization(fused=False)`` and 4 % in float64 at
+    every step size, against 0.0006 % without BatchNorm. The fused kernel's
+    registered second derivative is complete. Patched layers compute
+    ``var = mean((x − mean)²)`` without the stop; values are unchanged.
+    Idempotent; masked and synchronised BatchNorm are left alone.
+    """
+    for layer in _layers(model):
+        if not isinstance(layer, keras.layers.BatchNormalization) or getattr(layer, "synchronized", False) \
+                or getattr(layer, "_egl_complete_moments", False) \
+                or not hasattr(layer, "_no_sync_calculate_mean_and_var"):
+            continue
+        original = layer._no_sync_calculate_mean_and_var
+
+        def moments(inputs, reduction_axes, keep_dims, mask=None, _original=original):
+            if mask is not None:
+                return _original(inputs, reduction_axes, keep_dims, mask=mask)
+            y = tf.cast(inputs, tf.float32) if inputs.dtype in (tf.float16, tf.bfloat16) else inputs
+            mean = tf.reduce_mean(y, reduction_axes, keepdims=True)
+            variance = tf.reduce_mean(tf.square(y - mean), reduction_axes, keepdims=True)
+            if not keep_dims:
+                mean = tf.squeeze(mean, reduction_axes)
+                variance = tf.squeeze(variance, reduction_axes)
+            return tf.cast(mean, inputs.dtype), tf.cast(variance, inputs.dtype)
+
+        layer._no_sync_calculate_mean_and_var = moments
+        layer._egl_complete_moments = True
+
+
 class _Replaying:
     """Context: the given layers replay the step's pass; BatchNorm moving statistics are restored on exit."""
 
@@ -378,6 +415,8 @@ class InputGradientPenaltyMixin:
     def attach(self, model):
         if self.penalty_gradient == "finite_difference":
             self._replayed = install_replay(model)
+        else:
+            complete_batchnorm_moments(model)
 
     @tf.autograph.experimental.do_not_convert
     def before_forward(self):

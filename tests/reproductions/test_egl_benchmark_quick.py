@@ -32,3 +32,23 @@ def test_egl_benchmark_quick(tmp_path):
     assert all(0.0 <= a <= 1.0 for a in acc)
     share = [r["ours"] for r in data["rows"] if r["metric"].startswith("wrong-reason share")]
     assert all(0.0 <= s <= 1.0 for s in share)
+
+
+@pytest.mark.slow
+def test_egl_penalty_gradient_quick(tmp_path):
+    from reproductions import egl_penalty_gradient
+
+    run_one(egl_penalty_gradient, RunContext(quick=True, out=tmp_path, verbose=0))
+    data = json.loads((tmp_path / f"{egl_penalty_gradient.NAME}.json").read_text())
+    settings = {r["setting"] for r in data["rows"]}
+    assert "decoy_mnist: rrr (finite difference)" in settings
+    assert "decoy_mnist: feedback (finite difference)" in settings
+    for r in data["rows"]:
+        assert math.isfinite(r["ours"]), r
+
+
+def test_build_fd_variant_takes_the_finite_difference_gradient():
+    model = egl_benchmark._build("rrr@fd", (28, 28, 1), 10, seed=0, n_train=10)
+    assert [t.penalty_gradient for t in model.terms] == ["finite_difference"]
+    model = egl_benchmark._build("feedback", (28, 28, 1), 10, seed=0, n_train=10)
+    assert [t.penalty_gradient for t in model.terms] == ["exact"]
