@@ -4,10 +4,12 @@ The finite-difference route must give the exact penalty *value* and a
 parameter gradient close to the exact (double-backprop) one on smooth
 networks in float32 — the issue's targets: cosine ≥ 0.99 and relative norm
 error ≤ 5 % on a CNN with BatchNorm in training mode, cosine ≥ 0.999 and
-≤ 1 % on an MLP. On ReLU / max-pool networks the float32 difference picks up
-the kinks the perturbation crosses, so those are only compared in float64
-with a tiny step. Stochastic layers must replay their noise in the perturbed
-pass and BatchNorm moving statistics must move once per step.
+≤ 1 % on an MLP — on smooth networks and, because the perturbed pass replays
+the step's ReLU / max-pool selection, on ReLU / max-pool networks too (without
+the replay the float32 difference picks up the kinks it crosses: a negative
+control checks that). Float64 with a tiny step checks the exact path itself.
+Stochastic layers must replay their noise in the perturbed pass and BatchNorm
+moving statistics must move once per step.
 """
 
 import math
@@ -103,10 +105,15 @@ def _compare(builder, batch, cls=RightReasonsTerm, fd_step=pg.DEFAULT_FD_STEP, *
 
 @pytest.fixture
 def float64():
+    # The global policy wins over floatx once any test has set one (the mixed-precision
+    # tests restore "float32" explicitly): set both, restore both.
+    policy = keras.mixed_precision.global_policy()
     keras.backend.set_floatx("float64")
+    keras.mixed_precision.set_global_policy("float64")
     try:
         yield
     finally:
+        keras.mixed_precision.set_global_policy(policy)
         keras.backend.set_floatx("float32")
 
 
@@ -176,6 +183,7 @@ def test_relu_maxpool_cnn_float64_matches_exact(float64):
                                        fd_step=1e-6)
     print(f"CNN+BN relu/maxpool float64 τ=1e-6: cos={cos:.8f} rel={rel:.2e}")
     assert keras.backend.floatx() == "float64"
+    assert keras.mixed_precision.global_policy().compute_dtype == "float64"
     assert cos >= 0.99999 and rel <= 1e-4, (cos, rel)
     # The value is P(g) on the same g; only summation order may differ.
     assert v_fd == pytest.approx(v_exact, rel=1e-6)
