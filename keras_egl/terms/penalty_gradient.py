@@ -83,6 +83,7 @@ DEFAULT_FD_STEP = 1e-3
 _MULTIPLICATIVE = ("Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianDropout")
 _ADDITIVE = ("GaussianNoise",)
 _REFUSED = ("AlphaDropout",)
+_RELU_FUNCTIONS = (keras.activations.relu, tf.nn.relu)
 
 
 def check_penalty_gradient(value, name="penalty_gradient"):
@@ -106,10 +107,6 @@ def finite_difference_step(x, v, fd_step=DEFAULT_FD_STEP):
 
 
 # ------------------------------------------------- layers whose pass is replayed
-def _relu_fn():
-    return {keras.activations.relu, getattr(tf.nn, "relu")}
-
-
 def _kind(layer):
     for cls in type(layer).__mro__:
         if cls.__name__ in _REFUSED:
@@ -125,20 +122,18 @@ def _kind(layer):
         return "relu"
     if isinstance(layer, (keras.layers.MaxPooling1D, keras.layers.MaxPooling2D, keras.layers.MaxPooling3D)):
         return "max_pool"
-    if getattr(layer, "activation", None) in _relu_fn() and not isinstance(layer, keras.Model):
+    if getattr(layer, "activation", None) in _RELU_FUNCTIONS and not isinstance(layer, keras.Model):
         return "relu_activation"
     return None
 
 
 def _layers(model):
-    seen = []
-    for layer in [model] + list(getattr(model, "submodules", [])):
-        if isinstance(layer, keras.layers.Layer) and all(layer is not s for s in seen):
-            seen.append(layer)
-    return seen
+    """``model`` and every layer inside it (``submodules`` lists each module once)."""
+    return [layer for layer in [model] + list(getattr(model, "submodules", []))
+            if isinstance(layer, keras.layers.Layer)]
 
 
-def install_replay(model, return_new=False):
+def install_replay(model):
     """Make the layers of ``model`` replay, on request, what they chose in the last pass.
 
     * Stochastic layers (``Dropout`` and its spatial variants,
@@ -162,7 +157,7 @@ def install_replay(model, return_new=False):
       ValueError: for ``AlphaDropout`` (its affine noise cannot be replayed
         this way); use ``penalty_gradient="exact"`` with it.
     """
-    patched, new = [], []
+    patched = []
     for layer in _layers(model):
         kind = _kind(layer)
         if kind is None:
@@ -172,9 +167,14 @@ def install_replay(model, return_new=False):
                              f"'{layer.name}' ({type(layer).__name__}); use penalty_gradient='exact'.")
         if not getattr(layer, "_egl_replay_installed", False):
             _patch(layer, kind)
-            new.append(layer)
         patched.append(layer)
-    return (patched, new) if return_new else patched
+    return patched
+
+
+def _unprepared(model):
+    """The layers :func:`install_replay` would patch that are not patched yet."""
+    return [layer for layer in _layers(model)
+            if _kind(layer) not in (None, "refused") and not getattr(layer, "_egl_replay_installed", False)]
 
 
 def _patch(layer, kind):
@@ -333,7 +333,7 @@ def _pinned(outputs, target, quantity, from_logits):
     return target, quantity
 
 
-def _check_float32(model):
+def _refuse_half_precision(model):
     for layer in _layers(model):
         dtype = getattr(getattr(layer, "dtype_policy", None), "compute_dtype", None) \
             or getattr(layer, "compute_dtype", None)
@@ -366,13 +366,14 @@ def penalty_from_input_gradients(ctx, penalty_fn, target, quantity, method="exac
         return penalty_fn(grads)
 
     backbone = getattr(ctx.model, "model", ctx.model)
-    _check_float32(backbone)
-    replayed, new = install_replay(backbone, return_new=True)
+    _refuse_half_precision(backbone)
+    new = _unprepared(backbone)
     if new:
         # Their noise in this step's forward pass was not recorded: the two passes would differ.
         raise RuntimeError(f"the layers {[layer.name for layer in new]} were not prepared "
                            "before the forward pass; call `term.attach(backbone)` first (an "
                            "ExplanationGuidedModel does this when it is constructed).")
+    replayed = install_replay(backbone)
     # float32 (mixed precision is refused above) unless the model computes in float64.
     dtype = tf.float64 if grads.dtype == tf.float64 else tf.float32
     g = tf.stop_gradient(tf.cast(grads, dtype))
@@ -427,10 +428,7 @@ class InputGradientPenaltyMixin:
                                             self.fd_step, owner=type(self).__name__)
 
     def penalty_gradient_config(self):
-        config = {"penalty_gradient": self.penalty_gradient}
-        if self.fd_step != DEFAULT_FD_STEP:
-            config["fd_step"] = self.fd_step
-        return config
+        return {"penalty_gradient": self.penalty_gradient, "fd_step": self.fd_step}
 
 
 def gradient_agreement(model, inputs, y, sample_weight=None):

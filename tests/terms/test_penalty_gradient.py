@@ -434,7 +434,7 @@ def test_without_replay_the_estimate_is_wrong(mlp_batch, monkeypatch):
     keras.utils.set_random_seed(0)
     backbone = _mlp(dropout=lambda: keras.layers.Dropout(0.5))
     ExplanationGuidedModel(backbone, terms=[RightReasonsTerm(penalty_gradient=FD)])  # patches the layer
-    monkeypatch.setattr(pg, "install_replay", lambda model, return_new=False: ([], []))
+    monkeypatch.setattr(pg, "install_replay", lambda model: [])
     cos, rel = _same_pass_gradients(backbone, mlp_batch)
     print(f"dropout without replay: cos={cos:.6f} rel={rel:.5f}")
     assert cos < 0.9
