@@ -19,7 +19,8 @@ class TermWeightSchedule(keras.callbacks.Callback):
     """
 
     def _dynamic_terms(self):
-        return [t for t in getattr(self.model, "terms", ()) if getattr(t, "dynamic_weight", False)]
+        found = getattr(self.model, "dynamic_weights", None)
+        return list(found()) if callable(found) else []
 
     def on_epoch_begin(self, epoch, logs=None):
         for t in self._dynamic_terms():

@@ -315,24 +315,24 @@ class ExplanationGuidedModel(keras.Model):
         only inside a ``tf.cond`` that runs while a term has steps to measure,
         so steps after calibration pay nothing but the persistent tape.
         """
-        auto = [t for t in self.terms if t.auto_weight]
+        auto = [(t.weight_state, values[t.name]) for t in self.dynamic_weights() if t.auto_weight]
         if not auto:
             return
         shared = self.model.trainable_variables
-        pending = tf.reduce_any(tf.stack([t.weight_state.pending > 0.0 for t in auto]))
+        pending = tf.reduce_any(tf.stack([state.pending > 0.0 for state, _ in auto]))
 
         def norm(target):
             grads = tape.gradient(target, shared, unconnected_gradients=tf.UnconnectedGradients.ZERO)
             return tf.linalg.global_norm([tf.cast(g, tf.float32) for g in grads])
 
         def measure():
-            norms = tf.stack([norm(task)] + [norm(values[t.name]) for t in auto])
+            norms = tf.stack([norm(task)] + [norm(value) for _, value in auto])
             ctx = tf.distribute.get_replica_context()
             if ctx is not None and ctx.num_replicas_in_sync > 1:
                 norms = ctx.all_reduce(tf.distribute.ReduceOp.SUM, norms)
             ops = []
-            for i, t in enumerate(auto):
-                ops += _weighting.calibration_update(t.weight_state, norms[0], norms[i + 1])
+            for i, (state, _) in enumerate(auto):
+                ops += _weighting.calibration_update(state, norms[0], norms[i + 1])
             with tf.control_dependencies(ops):
                 return tf.constant(True)
 
@@ -346,8 +346,18 @@ class ExplanationGuidedModel(keras.Model):
         for t, tracker in zip(self.terms, self._state.terms):
             tracker.update_state(values[t.name])
 
+    def dynamic_weights(self):
+        """The objects whose loss weight changes during training (auto, warm-up or ramp).
+
+        Each has ``name``, ``weight_state``, ``auto_weight`` and ``loss_weight()``;
+        :class:`~keras_egl.callbacks.TermWeightSchedule` drives them and logs
+        ``<name>_weight``. The base model's are its dynamic terms; a subclass
+        with a weighted loss of its own adds it here.
+        """
+        return [t for t in self.terms if t.dynamic_weight]
+
     def _needs_calibration(self):
-        return any(t.auto_weight for t in self.terms)
+        return any(t.auto_weight for t in self.dynamic_weights())
 
     def train_step(self, data):
         inputs, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
@@ -391,7 +401,7 @@ class ExplanationGuidedModel(keras.Model):
 
     def fit(self, x=None, y=None, *args, **kwargs):
         self._check_lengths(x, y, kwargs.get("sample_weight"))
-        if any(t.dynamic_weight for t in self.terms):
+        if self.dynamic_weights():
             from keras_egl.callbacks.term_weights import TermWeightSchedule
 
             callbacks = kwargs.get("callbacks")

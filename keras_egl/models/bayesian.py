@@ -45,6 +45,7 @@ from keras_egl.layers.bayesian import (BayesianConv2D, BayesianDense, bayesian_l
 from keras_egl.losses.feedback import (REDUCTIONS, feedback_evidence_nll, feedback_unit_mask,
                                        resolve_feedback_weight)
 from keras_egl.models.base import ExplanationGuidedModel, _assert_finite, _replica_count
+from keras_egl.terms import weighting as _weighting
 from keras_egl.terms.core import HAS_ANNOTATION, NEG_MASK, POS_MASK, ExplanationContext, check_derive
 from keras_egl.validation import (check_bool, check_choice, check_float, check_key, check_non_negative,
                                   check_positive_int)
@@ -87,10 +88,33 @@ def _tile(t, m):
 
 
 def _check_feedback_weight(weight):
-    """A finite float ``≥ 0`` or a preset name of ``FEEDBACK_WEIGHT_PRESETS`` → float."""
+    """``"auto"``, a finite float ``≥ 0`` or a preset name of ``FEEDBACK_WEIGHT_PRESETS`` → float or ``"auto"``."""
+    if weight == _weighting.AUTO:
+        return weight
     if isinstance(weight, str):
         return resolve_feedback_weight(weight)  # ValueError listing the presets
     return check_non_negative(weight, "feedback_weight")
+
+
+class _FeedbackWeight(keras.layers.Layer):
+    """The variables of ``feedback_weight="auto"`` (see :mod:`keras_egl.terms.weighting`).
+
+    Quacks like a dynamic term for ``calibrate_term_weights`` and
+    ``TermWeightSchedule``: the evidence's ``w_F`` is set so that its gradient
+    norm on the network's parameters is ``auto_fraction`` times the NLL's, and
+    logged as ``feedback_loss_weight``.
+    """
+
+    dynamic_weight = True
+    auto_weight = True
+
+    def __init__(self, auto_fraction, calibration_steps, **kwargs):
+        super().__init__(name="feedback_loss", dtype="float32", **kwargs)
+        self.weight_state = _weighting.WeightState(self, _weighting.AUTO, auto_fraction, 0, 0, "once",
+                                                   calibration_steps)
+
+    def loss_weight(self):
+        return self.weight_state.value()
 
 
 
@@ -190,9 +214,18 @@ class BayesianFeedbackModel(ExplanationGuidedModel):
       nll_reduction: ``"per_sample"`` — the mean over MC samples of the NLL
         (eq. 5.16, default) — or ``"predictive"`` — the NLL of the reduced
         prediction (the 2024 code: cross-entropy of the mean logits).
-      feedback_weight: ``w_F``, a finite float ≥ 0 — 1.0 (the thesis) — or a
+      feedback_weight: ``w_F``, a finite float ≥ 0 — 1.0 (the thesis) —, a
         preset name of ``keras_egl.losses.feedback.FEEDBACK_WEIGHT_PRESETS``
-        (2024 code).
+        (2024 code), or ``"auto"``: measured over the first 5 training steps
+        (which run without the evidence) so that the evidence's gradient norm on
+        the network's parameters is ``feedback_auto_fraction`` times the NLL's
+        (the rule of :mod:`keras_egl.terms.weighting`); logged as
+        ``feedback_loss_weight``. The evidence is a sum of Gaussian
+        log-densities over flagged units: its scale depends on the layer's
+        size and the posterior's spread, which is why ``w_F = 1`` can swamp
+        the NLL on a network other than the thesis's.
+      feedback_auto_fraction: ``α`` of ``feedback_weight="auto"`` (default
+        1.0, as for terms).
       feedback_reduction: ``"sum"`` (eq. 5.16) or ``"mean"`` over flagged units.
       pool: ``"max"`` (thesis) or ``"erode"`` (2024 code, Pet/SBD).
       gradient_filter: AND the flags with ``∂Σ logits/∂A ≠ 0`` (thesis eq.
@@ -231,7 +264,7 @@ class BayesianFeedbackModel(ExplanationGuidedModel):
                  feedback_reduction="sum", pool="max", gradient_filter=True, clamp=True, neg_key=NEG_MASK,
                  pos_key=POS_MASK, flag_key=HAS_ANNOTATION, derive="complement", terms=(),
                  explain_mc_samples=0, explained_layer=None, input_key="x", from_logits=True, explainer=None,
-                 explanation_metrics=(), **kwargs):
+                 explanation_metrics=(), feedback_auto_fraction=None, **kwargs):
         if not isinstance(model, keras.Model):
             raise TypeError(f"`model` must be a keras.Model; got {type(model).__name__}.")
         if not isinstance(target_layer, str):
@@ -254,6 +287,9 @@ class BayesianFeedbackModel(ExplanationGuidedModel):
         check_choice(feedback_reduction, REDUCTIONS, "feedback_reduction")
         check_choice(pool, POOLS, "pool")
         weight = _check_feedback_weight(feedback_weight)
+        feedback_auto_fraction = check_float(
+            _weighting.DEFAULT_AUTO_FRACTION if feedback_auto_fraction is None else feedback_auto_fraction,
+            "feedback_auto_fraction", low=0.0, low_inclusive=False)
         gradient_filter = check_bool(gradient_filter, "gradient_filter")
         clamp = check_bool(clamp, "clamp")
         neg_key = check_key(neg_key, "neg_key")
@@ -280,6 +316,8 @@ class BayesianFeedbackModel(ExplanationGuidedModel):
         self.nll_reduction = nll_reduction
         self._feedback_weight_arg = feedback_weight if isinstance(feedback_weight, str) else weight
         self.feedback_weight = weight
+        self.feedback_auto_fraction = feedback_auto_fraction
+        self._feedback_auto = _FeedbackWeight(feedback_auto_fraction, 5) if weight == _weighting.AUTO else None
         self.feedback_reduction = feedback_reduction
         self.pool = pool
         self.gradient_filter = gradient_filter
@@ -330,6 +368,13 @@ class BayesianFeedbackModel(ExplanationGuidedModel):
         self.n_train = n_train
         set_kl_weight(self.model, 1.0 / n_train)
 
+    def _feedback_loss_weight(self):
+        return self.feedback_weight if self._feedback_auto is None else self._feedback_auto.loss_weight()
+
+    def dynamic_weights(self):
+        extra = [] if self._feedback_auto is None else [self._feedback_auto]
+        return super().dynamic_weights() + extra
+
     def set_feedback_weight(self, feedback_weight):
         """Change ``w_F`` (a float or a preset name) after compiling.
 
@@ -337,6 +382,9 @@ class BayesianFeedbackModel(ExplanationGuidedModel):
         dropped here and retraced on the next ``fit``/``evaluate``; the config
         reports the new value.
         """
+        if _check_feedback_weight(feedback_weight) == _weighting.AUTO or self._feedback_auto is not None:
+            raise ValueError("`feedback_weight`: set_feedback_weight cannot switch to or from 'auto' (its "
+                             "calibration variables belong to the model); build a new model instead.")
         self.feedback_weight = _check_feedback_weight(feedback_weight)
         self._feedback_weight_arg = feedback_weight if isinstance(feedback_weight, str) else self.feedback_weight
         self.train_function = self.test_function = None
@@ -436,7 +484,7 @@ class BayesianFeedbackModel(ExplanationGuidedModel):
         task = tf.cast(task_scaled, tf.float32) * n_rep
         reg = tf.add_n([tf.cast(l, tf.float32) for l in self.losses]) if self.losses else tf.constant(0.0)
         fb_mean = tf.reduce_mean(tf.cast(fb, tf.float32))
-        total = task + reg + self.feedback_weight * fb_mean
+        total = task + reg + self._feedback_loss_weight() * fb_mean
         values = {}
         if self.terms:
             # One extra stochastic pass on the untiled batch (see the class docstring).
@@ -450,7 +498,7 @@ class BayesianFeedbackModel(ExplanationGuidedModel):
         with tf.GradientTape(persistent=self._needs_calibration()) as tape:
             reduced, _, task, reg, fb, values, total, scaled = self._elbo(inputs, y, sample_weight,
                                                                           training=True)
-        self.calibrate_term_weights(tape, task, values)
+        self.calibrate_term_weights(tape, task, {**values, "feedback_loss": fb})
         self.optimizer.minimize(scaled, self.trainable_variables, tape=tape)
         self._update_trackers(task, reg, values, total)
         self._feedback_tracker.update_state(fb)
@@ -538,6 +586,8 @@ class BayesianFeedbackModel(ExplanationGuidedModel):
             "pos_key": self.pos_key, "flag_key": self.flag_key, "derive": self.derive,
             "explain_mc_samples": self.explain_mc_samples,
         })
+        if self.feedback_auto_fraction != _weighting.DEFAULT_AUTO_FRACTION:
+            config["feedback_auto_fraction"] = self.feedback_auto_fraction
         return config
 
 
