@@ -12,6 +12,7 @@ terms), measured interleaved in one process.
 import numpy as np
 
 from benchmarks._timing import interleaved_ratio
+from keras_egl import _compat
 from keras_egl._keras import keras, tf
 from keras_egl.models.base import ExplanationGuidedModel, ExplanationTerm
 
@@ -64,7 +65,7 @@ def _step_fn(builder, terms, layer, inputs, y):
     egl = ExplanationGuidedModel(builder(), terms=terms, explained_layer=layer,
                                  extra_keys=("neg_mask", "pos_mask"))
     egl.compile(keras.optimizers.SGD(1e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    step = egl.make_train_function()
+    step = _compat.train_function(egl)
     data = tf.data.Dataset.from_tensors((inputs, y)).repeat()
     it = iter(data)
     return lambda: step(it)

@@ -93,7 +93,9 @@ def _keras_step(builder, shape, batch, penalty_gradient=None, jit=False, seed=0)
     egl = ExplanationGuidedModel(builder(), terms=terms, extra_keys=("neg_mask",))
     egl.compile(keras.optimizers.Adam(1e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                 jit_compile=jit)
-    step = egl.make_train_function()
+    from keras_egl import _compat
+
+    step = _compat.train_function(egl)
     it = iter(tf.data.Dataset.from_tensors(({"x": x, "neg_mask": mask}, y)).repeat())
     return lambda: step(it)
 

@@ -13,7 +13,7 @@ import numpy as np
 
 from benchmarks._timing import interleaved_ratio
 from benchmarks.bench_core import _cnn
-from keras_egl import keras, terms, tf
+from keras_egl import _compat, keras, terms, tf
 from keras_egl.models.base import ExplanationGuidedModel
 
 TITLE = "mixed precision step vs float32 step (RRR and GRADIA terms, small CNN)"
@@ -25,7 +25,7 @@ def _step(policy, term, data):
         keras.utils.set_random_seed(0)
         egl = ExplanationGuidedModel(_cnn(), terms=[terms.get(term)], explained_layer="last_conv")
         egl.compile(keras.optimizers.SGD(1e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-        step = egl.make_train_function()
+        step = _compat.train_function(egl)
     finally:
         keras.mixed_precision.set_global_policy("float32")
     it = iter(tf.data.Dataset.from_tensors(data).repeat())

@@ -15,6 +15,7 @@
 import numpy as np
 
 from benchmarks._timing import interleaved_ratio, median_time
+from keras_egl import _compat
 from keras_egl._keras import keras, tf
 from keras_egl.explain.grad_cam import cam_from_gradients
 from keras_egl.explain.masks import resize_mask
@@ -41,7 +42,7 @@ def _data(batch, size, seed=0):
 
 def _step_fn(egl, inputs, y):
     egl.compile(keras.optimizers.Adam(1e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    fn = egl.make_train_function()
+    fn = _compat.train_function(egl)
     ds = iter(tf.data.Dataset.from_tensors((inputs, y)).repeat())
     return lambda: fn(ds)
 
@@ -74,7 +75,8 @@ def _per_sample_step(net, inputs, y, grid):
             cam = tf.concat(cams, 0)
             p7, n7 = resize_mask(pos, grid, "nearest"), resize_mask(neg, grid, "nearest")
             loss = task + loss_obj(cam, p7, n7, imputed=imp(pos[..., None]))
-        opt.minimize(loss, net.trainable_variables, tape=tape)
+        grads = tape.gradient(loss, net.trainable_variables)
+        opt.apply_gradients(zip(grads, net.trainable_variables))
         return loss
 
     return step

@@ -79,7 +79,9 @@ def _setup(batch=256, seed=0):
 
     # What `fit` runs: each model's own train function fed from a dataset iterator.
     def fit_step(model, inputs):
-        fn = model.make_train_function()
+        from keras_egl import _compat
+
+        fn = _compat.train_function(model)
         it = iter(tf.data.Dataset.from_tensors((inputs, y)).repeat())
         return lambda: fn(it)
 

@@ -1,6 +1,6 @@
-"""keras_egl: explanation-guided learning for Keras (tf_keras) and TensorFlow."""
+"""keras_egl: explanation-guided learning for Keras 3 (TensorFlow backend) or tf_keras."""
 
-from keras_egl._keras import keras, tf  # noqa: F401  (must come first: binds Keras 2)
+from keras_egl._keras import KERAS_3, keras, keras_version, tf  # noqa: F401  (first: binds Keras)
 
 __version__ = "0.1.0"
 

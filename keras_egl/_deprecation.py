@@ -55,6 +55,8 @@ def renamed_argument(old, new, convert=None):
                 kwargs[new] = convert(value) if convert is not None else value
             return fn(*args, **kwargs)
 
+        # getfullargspec does not follow __wrapped__; Keras 3 reads it to auto-build configs.
+        wrapper.__signature__ = inspect.signature(fn)
         return wrapper
 
     return decorate

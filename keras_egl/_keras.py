@@ -1,19 +1,27 @@
 """The one place keras_egl imports Keras.
 
-keras_egl is built on the Keras 2 API (``tf_keras``): Spektral 1.3.1 and
-``tfp.layers`` break under Keras 3 (see ``docs/ARCHITECTURE.md``). TensorFlow
-binds ``tf.keras`` once, at its first import, according to the environment
-variable ``TF_USE_LEGACY_KERAS``; so this module sets it *before* importing
-TensorFlow and refuses to continue if TensorFlow was already imported with
-Keras 3 bound. Every other module does ``from keras_egl._keras import keras, tf``.
+keras_egl runs on **Keras 3** (the ``keras`` package with the TensorFlow
+backend, TensorFlow 2.21's default) or on **tf_keras** (the Keras 2 API).
+TensorFlow binds ``tf.keras`` once, at its first import, from the environment
+variable ``TF_USE_LEGACY_KERAS``; keras_egl follows the same choice so that the
+user's ``keras``/``tf.keras`` objects and the library's are the same classes:
+
+* TensorFlow already imported: the binding ``tf.keras`` has (tf_keras if it is
+  the legacy API, else Keras 3);
+* otherwise ``TF_USE_LEGACY_KERAS`` set to ``1``/``true``/``yes`` → tf_keras,
+  anything else or unset → Keras 3.
+
+``KERAS_3`` and ``keras_version`` say which. Every other module does
+``from keras_egl._keras import keras, tf``; the API differences between the two
+bindings live in :mod:`keras_egl._compat` and nowhere else.
 """
 
 import os
 import sys
 
 _ALREADY_IMPORTED = "tensorflow" in sys.modules
+_TRUE = ("1", "true", "yes")
 if not _ALREADY_IMPORTED:
-    os.environ["TF_USE_LEGACY_KERAS"] = "1"
     # Quiet import (never overriding the user's TF_CPP_MIN_LOG_LEVEL; KERAS_EGL_VERBOSE=1
     # keeps TF's default verbosity). This hides TF's INFO/WARNING logs (cpu_feature_guard,
     # ...). Not hideable by any environment variable: the absl lines printed from static
@@ -87,30 +95,46 @@ def _import_tensorflow_quietly():
 
 tf = _import_tensorflow_quietly()
 
-try:
-    import tf_keras as keras  # noqa: E402
-except ImportError as exc:  # pragma: no cover - depends on the environment
-    raise ImportError(
-        "keras_egl needs the Keras 2 package `tf-keras` (pip install 'tf-keras==2.21.*')."
-    ) from exc
 
-
-def _tf_keras_is_legacy():
-    # `tf.keras` is a lazy module bound at TensorFlow's first import; under
-    # TF_USE_LEGACY_KERAS it is tf_keras's v2 API (which has no __version__),
-    # so compare a class rather than a version string.
+def _legacy_bound():
+    """Whether ``tf.keras`` is tf_keras's v2 API (the lazy module TensorFlow bound at import)."""
+    if os.environ.get("TF_USE_LEGACY_KERAS", "").strip().lower() in _TRUE:
+        return True
+    if not _ALREADY_IMPORTED:
+        return False
     try:
-        return tf.keras.layers.Dense is keras.layers.Dense
-    except Exception:  # pragma: no cover
+        # tf_keras's v2 API has no __version__: compare a class, not a version string.
+        import tf_keras
+
+        return tf.keras.layers.Dense is tf_keras.layers.Dense
+    except Exception:  # pragma: no cover - tf_keras missing or tf.keras unresolvable
         return False
 
 
-if _ALREADY_IMPORTED and not _tf_keras_is_legacy():
-    raise ImportError(
-        "TensorFlow was imported before keras_egl with Keras 3 bound to tf.keras "
-        "(tf.keras is not tf_keras). keras_egl needs the "
-        "Keras 2 API (tf_keras): either `import keras_egl` before `import tensorflow`, "
-        "or set the environment variable TF_USE_LEGACY_KERAS=1 before starting Python."
-    )
+KERAS_3 = not _legacy_bound()
 
-__all__ = ["keras", "tf"]
+if KERAS_3:
+    if os.environ.get("KERAS_BACKEND", "tensorflow").strip().lower() != "tensorflow":
+        raise ImportError(
+            "keras_egl needs Keras 3 with the TensorFlow backend; got KERAS_BACKEND="
+            f"{os.environ['KERAS_BACKEND']!r}. Unset it or set KERAS_BACKEND=tensorflow "
+            "(or TF_USE_LEGACY_KERAS=1 for tf_keras).")
+    try:
+        import keras  # noqa: E402
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError("keras_egl on Keras 3 needs the `keras` package (pip install 'keras>=3.10'); "
+                          "set TF_USE_LEGACY_KERAS=1 to use tf_keras instead.") from exc
+    if keras.backend.backend() != "tensorflow":  # pragma: no cover - KERAS_BACKEND checked above
+        raise ImportError(f"keras_egl needs Keras's TensorFlow backend; got {keras.backend.backend()!r}.")
+else:
+    try:
+        import tf_keras as keras  # noqa: E402
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "TF_USE_LEGACY_KERAS=1 asks for tf_keras, which is not installed "
+            "(pip install 'tf-keras==2.21.*').") from exc
+
+#: ``"3.x.y"`` under Keras 3, ``"tf_keras 2.x.y"`` under tf_keras.
+keras_version = keras.__version__ if KERAS_3 else f"tf_keras {getattr(keras, '__version__', '2')}"
+
+__all__ = ["keras", "tf", "KERAS_3", "keras_version"]

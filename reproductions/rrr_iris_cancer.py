@@ -24,8 +24,11 @@ TITLE = "RRR (IJCAI'17) Iris-Cancer: accuracy with iris kept/zeroed and iris usa
 
 def _reinit(model, optimizer, rng, stddev=0.1):
     model.set_weights([rng.normal(0.0, stddev, w.shape).astype(np.float32) for w in model.get_weights()])
-    for v in optimizer.variables():
-        v.assign(np.zeros(v.shape, v.dtype.as_numpy_dtype))
+    from keras_egl._compat import optimizer_variables
+    from keras_egl._keras import tf
+
+    for v in optimizer_variables(optimizer):
+        v.assign(tf.zeros_like(v))
 
 
 def run(ctx):

@@ -21,6 +21,7 @@ import warnings
 import numpy as np
 
 from keras_egl._deprecation import renamed_argument
+from keras_egl import _compat
 from keras_egl._keras import keras, tf
 from keras_egl.active.evaluation import attribution_maps, classification_scores, mc_predict
 from keras_egl.active.samplers import UniformSampler
@@ -217,8 +218,7 @@ class ActiveFeedbackPipeline:
                 raise ValueError(f"`learning_rate` must be > 0; got {learning_rate!r}.")
             self.model.optimizer.learning_rate = float(learning_rate)
         if reset_optimizer:
-            variables = self.model.optimizer.variables
-            for v in variables() if callable(variables) else variables:  # legacy optimizers: a method
+            for v in _compat.optimizer_variables(self.model.optimizer):
                 v.assign(tf.zeros_like(v))
         cbs = self._callbacks(validation, patience)
         inputs = {self.input_key: np.asarray(x), self.neg_key: np.asarray(F, np.float32)}

@@ -13,6 +13,7 @@ the model output computed *from those same activations* in one pass, so that
 
 import contextlib
 
+from keras_egl import _compat
 from keras_egl._keras import keras, tf
 
 
@@ -41,7 +42,7 @@ def find_layer(model, layer_name):
 
 
 def _is_graph_network(model):
-    return getattr(model, "_is_graph_network", False)
+    return _compat.is_functional(model)
 
 
 @contextlib.contextmanager

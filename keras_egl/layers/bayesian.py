@@ -42,6 +42,7 @@ import warnings
 
 import numpy as np
 
+from keras_egl import _compat
 from keras_egl._keras import keras, tf
 from keras_egl.validation import (check_bool, check_choice, check_float, check_non_negative, check_pair,
                                    check_positive_int)
@@ -561,7 +562,7 @@ _REG_ATTRS = ("kernel_regularizer", "bias_regularizer", "activity_regularizer", 
 
 def _is_cloneable(model):
     """Functional or Sequential (what ``keras.models.clone_model`` can rebuild layer by layer)."""
-    return isinstance(model, keras.Sequential) or bool(getattr(model, "_is_graph_network", False))
+    return isinstance(model, keras.Sequential) or _compat.is_functional(model)
 
 
 def _convertible(layer):
@@ -641,7 +642,7 @@ def _convert(model, selected, offsets, init_from_weights, prior_stddev, posterio
     clone = keras.models.clone_model(model, clone_function=clone_fn)
     if model.built and not clone.built:
         # A Sequential built without an Input layer (`build(shape)` or a first call).
-        shape = getattr(model, "_build_input_shape", None)
+        shape = _compat.built_input_shape(model)
         if shape is None:
             raise ValueError(f"to_bayesian: cannot rebuild the Sequential model {model.name!r}; give it an "
                              "explicit `keras.Input(shape)` as first layer.")
@@ -794,5 +795,5 @@ def to_bayesian(model, layers=None, init_from_weights=True, prior_stddev=0.1, po
     converted = _convert(model, set(offsets), offsets, bool(init_from_weights), prior_stddev,
                          posterior_rho_init, seed)
     if name is not None:
-        converted._name = name
+        _compat.rename_model(converted, name)
     return converted

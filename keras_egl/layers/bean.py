@@ -10,6 +10,7 @@ weights of layer ``l``) and adds ``α · L_c(H, W)`` through ``add_loss``; the
 gradient reaches both ``W`` and every parameter upstream of ``H``.
 """
 
+from keras_egl import _compat
 from keras_egl._keras import keras, tf
 from keras_egl.regularizers.bean import BEANRegularizer, get as _get_bean
 from keras_egl.validation import check_bool
@@ -89,7 +90,7 @@ class BEANDense(keras.layers.Dense):
             penalty = self.bean.penalty(_flatten_inputs(inputs), self.kernel)
             self.add_loss(self.bean.alpha * penalty)
             if self.track_penalty:
-                self.add_metric(penalty, name=f"{self.name}_bean")
+                _compat.track_layer_value(self, penalty, f"{self.name}_bean")
         return outputs
 
     def get_config(self):
@@ -148,7 +149,7 @@ class BEANRegularized(keras.layers.Wrapper):
             penalty = self.bean.penalty(_flatten_inputs(inputs), self.layer.kernel)
             self.add_loss(self.bean.alpha * penalty)
             if self.track_penalty:
-                self.add_metric(penalty, name=f"{self.name}_bean")
+                _compat.track_layer_value(self, penalty, f"{self.name}_bean")
         return outputs
 
     def compute_output_shape(self, input_shape):

@@ -125,11 +125,45 @@ class MaskedGlobalAvgPool(keras.layers.Layer):
         return (input_shape[0][0], input_shape[0][2])
 
 
+_GCN_CONV = []
+
+
+def gcn_conv_class():
+    """keras_egl's ``GCNConv``: Spektral's layer with the mask handling both Kerases need.
+
+    Spektral 1.3.1's ``GCNConv.call`` multiplies its output by ``mask[0]``
+    whenever a mask is passed; Keras 3 passes ``mask=[None, None]`` for the
+    ``[x, a]`` inputs of every call, so the stock layer fails eagerly and
+    cannot be traced symbolically. This subclass maps an all-``None`` mask to
+    ``None`` (the math is unchanged: ``act(V X W + b)``, optionally ×
+    ``mask[0]``), and is registered as ``keras_egl>GCNConv``; files saved with
+    Spektral's own ``GCNConv`` load into it (see
+    :meth:`keras_egl.models.gnes.GNESModel.from_config`). Built on first use so
+    that ``import keras_egl`` does not import Spektral.
+    """
+    if _GCN_CONV:
+        return _GCN_CONV[0]
+    from spektral.layers import GCNConv as SpektralGCNConv
+
+    @keras.saving.register_keras_serializable(package="keras_egl", name="GCNConv")
+    class GCNConv(SpektralGCNConv):
+        def call(self, inputs, mask=None):
+            if mask is not None and all(m is None for m in (mask if isinstance(mask, (list, tuple)) else [mask])):
+                mask = None
+            return super().call(inputs, mask=mask)
+
+        def compute_output_shape(self, input_shape):
+            return tuple(input_shape[0][:-1]) + (self.channels,)
+
+    _GCN_CONV.append(GCNConv)
+    return GCNConv
+
+
 def gcn_classifier(n_features, n_classes=2, hidden="dissertation", activation="relu",
                    kernel_initializer="glorot_uniform", seed=None, name="gcn_classifier"):
     """The GNES backbone: GCN layers → masked global average pooling → logits.
 
-    Built on Spektral ``GCNConv`` (``relu(V F W + b)``; the authors' code uses the
+    Built on Spektral ``GCNConv`` (:func:`gcn_conv_class`; ``relu(V F W + b)``; the authors' code uses the
     same ``Dense(relu)(V @ H)``). The model outputs **logits** ``(B, n_classes)``
     (compile with ``from_logits=True``); the softmax of the paper is in the loss.
 
@@ -152,7 +186,7 @@ def gcn_classifier(n_features, n_classes=2, hidden="dissertation", activation="r
       >>> model = gcn_classifier(75, 2, hidden="code", seed=0)
       >>> logits = model([x, a, a, a, node_mask])
     """
-    from spektral.layers import GCNConv
+    GCNConv = gcn_conv_class()
 
     if isinstance(hidden, str):
         if hidden not in HIDDEN_PRESETS:

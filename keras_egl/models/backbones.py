@@ -16,7 +16,7 @@ Both return logits (``from_logits=True``).
 import numbers
 import os
 
-from keras_egl._keras import keras
+from keras_egl._keras import keras, tf
 from keras_egl.validation import check_float, check_positive_int
 
 
@@ -127,7 +127,7 @@ def cam_size(model, layer_name):
 
     if not isinstance(model, keras.Model):
         raise TypeError(f"`model` must be a keras Model; got {type(model).__name__}.")
-    shape = find_layer(model, layer_name).output.shape
+    shape = tf.TensorShape(find_layer(model, layer_name).output.shape)
     if shape.rank != 4 or shape[1] is None or shape[2] is None:
         raise ValueError(f"`layer_name`={layer_name!r} must name a conv layer with a static (B, h, w, C) output; "
                          f"its output has shape {shape}.")

@@ -21,6 +21,7 @@ that is minimised, so ``History`` and TensorBoard show the balance the λs are
 tuned by.
 """
 
+from keras_egl import _compat
 from keras_egl._keras import keras, tf
 from keras_egl.explain import explainers as _explainers
 from keras_egl.explain.activations import ActivationModel
@@ -169,11 +170,11 @@ class ExplanationGuidedModel(keras.Model):
         inputs = getattr(self.model, "inputs", None)
         if not inputs or all(t.built for t in self.terms):
             return
-        shapes = {"x": inputs[0].shape, "activations": None}
+        shapes = {"x": _compat.static_shape(inputs[0]), "activations": None}
         if self.explained_layer is not None:
             layers = self._activation_model.layers
             try:
-                shapes["activations"] = layers[0].output.shape
+                shapes["activations"] = _compat.static_shape(layers[0].output)
             except (AttributeError, ValueError):
                 return  # a layer used at several call sites: build on the first step
         for t in self.terms:
@@ -264,7 +265,7 @@ class ExplanationGuidedModel(keras.Model):
             return x
         out = []
         for t, spec in zip(flat, specs):
-            want = spec.shape
+            want = _compat.static_shape(spec)
             if t.shape.rank == want.rank and not t.shape[1:].is_fully_defined() \
                     and want[1:].is_fully_defined():
                 t = tf.ensure_shape(t, [None] + want.as_list()[1:])
@@ -294,8 +295,8 @@ class ExplanationGuidedModel(keras.Model):
         sample_weight = self._check_sample_weight(y, sample_weight)
         outputs, ctx = self.forward(inputs, y, sample_weight, training=training)
         n_rep = float(_replica_count())
-        # compiled_loss returns a value already scaled by 1/replicas for the gradient.
-        task_scaled = self.compiled_loss(y, outputs, sample_weight, regularization_losses=None)
+        # The compiled loss comes already scaled by 1/replicas for the gradient.
+        task_scaled = _compat.task_loss(self, y, outputs, sample_weight)
         task = tf.cast(task_scaled, tf.float32) * n_rep
         reg = tf.cast(tf.add_n(self.losses), tf.float32) if self.losses else tf.constant(0.0)
         values = self.compute_terms(ctx)
@@ -322,7 +323,7 @@ class ExplanationGuidedModel(keras.Model):
         pending = tf.reduce_any(tf.stack([state.pending > 0.0 for state, _ in auto]))
 
         def norm(target):
-            grads = tape.gradient(target, shared, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+            grads = _compat.gradients(tape, target, shared)
             return tf.linalg.global_norm([tf.cast(g, tf.float32) for g in grads])
 
         def measure():
@@ -365,7 +366,7 @@ class ExplanationGuidedModel(keras.Model):
             outputs, ctx, task, reg, values, total, scaled = self._losses_and_logs(
                 inputs, y, sample_weight, training=True)
         self.calibrate_term_weights(tape, task, values)
-        self.optimizer.minimize(scaled, self.trainable_variables, tape=tape)
+        _compat.apply_loss(self, tape, scaled, self.trainable_variables)
         self._update_trackers(task, reg, values, total)
         return self._results(inputs, y, outputs, sample_weight, ctx=None)
 
@@ -377,7 +378,7 @@ class ExplanationGuidedModel(keras.Model):
         return self._results(inputs, y, outputs, sample_weight, ctx=ctx)
 
     def _results(self, inputs, y, outputs, sample_weight, ctx):
-        self.compiled_metrics.update_state(y, outputs, sample_weight)
+        _compat.update_compiled_metrics(self, y, outputs, sample_weight)
         if ctx is not None and self._state.metric_specs:
             self._update_explanation_metrics(ctx)
         return self._metric_logs(include_explanation=ctx is not None)
@@ -470,11 +471,7 @@ class ExplanationGuidedModel(keras.Model):
     def metrics(self):
         ms = [self._state.total, self._state.task, self._state.reg] + self._state.terms
         ms += [m for m, _ in self._state.metric_specs]
-        if self.compiled_metrics is not None:
-            ms += [m for m in self.compiled_metrics.metrics]
-        if self.compiled_loss is not None:
-            ms += self.compiled_loss.metrics
-        return ms
+        return ms + _compat.compiled_metric_objects(self)
 
     def serving_outputs(self, x):
         """What the exported ``serving_default`` signature returns for model input ``x``.

@@ -39,6 +39,7 @@ import warnings
 import numpy as np
 
 from keras_egl._deprecation import renamed_argument
+from keras_egl import _compat
 from keras_egl._keras import keras, tf
 from keras_egl.layers.bayesian import (BayesianConv2D, BayesianDense, bayesian_layers,
                                        clamp_preactivations, record_moments, set_kl_weight)
@@ -128,7 +129,7 @@ def _weight_mode(model, mean):
     TensorFlow's automatic control dependencies order after the pass's reads.
     """
     layers = [l for l in bayesian_layers(model) if l.built]
-    old = [l._mean_mode.read_value() for l in layers]
+    old = [_compat.read_variable(l._mean_mode) for l in layers]
     for layer in layers:
         layer._mean_mode.assign(1.0 if mean else 0.0)
     try:
@@ -476,10 +477,9 @@ class BayesianFeedbackModel(ExplanationGuidedModel):
         reduced = reduce_predictions(logits, m, self.predictive_reduction)
         n_rep = float(_replica_count())
         if self.nll_reduction == "per_sample" or not training:
-            task_scaled = self.compiled_loss(_tile(y, m), logits, _tile(sample_weight, m),
-                                             regularization_losses=None)
+            task_scaled = _compat.task_loss(self, _tile(y, m), logits, _tile(sample_weight, m))
         else:
-            task_scaled = self.compiled_loss(y, reduced, sample_weight, regularization_losses=None)
+            task_scaled = _compat.task_loss(self, y, reduced, sample_weight)
         # Losses in float32 under mixed precision (the KL and the evidence overflow float16).
         task = tf.cast(task_scaled, tf.float32) * n_rep
         reg = tf.add_n([tf.cast(l, tf.float32) for l in self.losses]) if self.losses else tf.constant(0.0)
@@ -499,7 +499,7 @@ class BayesianFeedbackModel(ExplanationGuidedModel):
             reduced, _, task, reg, fb, values, total, scaled = self._elbo(inputs, y, sample_weight,
                                                                           training=True)
         self.calibrate_term_weights(tape, task, {**values, "feedback_loss": fb})
-        self.optimizer.minimize(scaled, self.trainable_variables, tape=tape)
+        _compat.apply_loss(self, tape, scaled, self.trainable_variables)
         self._update_trackers(task, reg, values, total)
         self._feedback_tracker.update_state(fb)
         return self._results(inputs, y, reduced, sample_weight, ctx=None)

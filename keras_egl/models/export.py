@@ -15,6 +15,7 @@ Load it anywhere with ``tf.saved_model.load(path)`` (no keras_egl needed):
 ``loaded.signatures["explain"](x=batch)["maps"]``.
 """
 
+from keras_egl import _compat
 from keras_egl._keras import tf
 
 
@@ -43,8 +44,7 @@ class _ExportModule(tf.Module):
         self.model_variables = list(egl_model.variables)
         # Random generators hold their state in variables that are not Keras
         # weights (the LRT layers' noise): the signatures capture them too.
-        gens = egl_model._flatten(predicate=lambda o: isinstance(o, tf.random.Generator))
-        self.random_generators = list({id(g): g for g in gens}.values())
+        self.random_generators = _compat.random_generators(egl_model)
 
 
 def export_saved_model(egl_model, path, input_signature=None):

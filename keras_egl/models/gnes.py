@@ -291,14 +291,16 @@ class GNES(ExplanationGuidedModel):
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
-        from spektral.layers import GCNConv
+        from keras_egl.layers.graph import MaskedGlobalAvgPool, gcn_conv_class
 
-        from keras_egl.layers.graph import MaskedGlobalAvgPool
+        GCNConv = gcn_conv_class()
 
         config = dict(config)
         if "preset" in config:  # configs saved before the rename
             config["fidelity"] = config.pop("preset")
-        objs = {"GCNConv": GCNConv, "MaskedGlobalAvgPool": MaskedGlobalAvgPool, **(custom_objects or {})}
+        # "GCNConv": files saved with Spektral's own class; "keras_egl>GCNConv": ours.
+        objs = {"GCNConv": GCNConv, "keras_egl>GCNConv": GCNConv, "MaskedGlobalAvgPool": MaskedGlobalAvgPool,
+                **(custom_objects or {})}
         with keras.utils.custom_object_scope(objs):
             config = cls._deserialize_common(config, objs)
         return cls(config.pop("model"), **config)

@@ -25,6 +25,7 @@ Two ways to train with it:
   order (exact when the windows do not overlap, i.e. ``stride >= window``).
 """
 
+from keras_egl import _compat
 from keras_egl._keras import keras, tf
 from keras_egl.validation import check_bool, check_non_negative
 
@@ -236,14 +237,9 @@ def sliding_window_group_prox(kernel, threshold, window=12, stride=1, separate_s
 
 def _adam_step_sizes(optimizer, variable):
     """Per-entry effective Adam step ``lr / (sqrt(v_hat) + eps)`` or None if not Adam-like."""
-    velocities = getattr(optimizer, "_velocities", None)
-    index = getattr(optimizer, "_index_dict", None)
-    if not velocities or index is None:
+    v = _compat.adam_second_moment(optimizer, variable)
+    if v is None:
         return None
-    key = optimizer._var_key(variable)
-    if key not in index:
-        return None
-    v = velocities[index[key]]
     step = tf.cast(optimizer.iterations, v.dtype)
     beta_2 = tf.cast(getattr(optimizer, "beta_2", 0.999), v.dtype)
     eps = tf.cast(getattr(optimizer, "epsilon", 1e-7), v.dtype)

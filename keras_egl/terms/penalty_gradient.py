@@ -69,6 +69,7 @@ than first-order ones. Measured ratios: ``python -m benchmarks
 input_gradient`` and ``docs/performance.md``.
 """
 
+from keras_egl import _compat
 from keras_egl._keras import keras, tf
 from keras_egl.explain.targets import class_weights, select_target
 from keras_egl.validation import check_choice, check_float
@@ -128,9 +129,8 @@ def _kind(layer):
 
 
 def _layers(model):
-    """``model`` and every layer inside it (``submodules`` lists each module once)."""
-    return [layer for layer in [model] + list(getattr(model, "submodules", []))
-            if isinstance(layer, keras.layers.Layer)]
+    """``model`` and every layer inside it, each once."""
+    return [layer for layer in _compat.iter_layers(model) if isinstance(layer, keras.layers.Layer)]
 
 
 def install_replay(model):
@@ -273,25 +273,25 @@ def complete_batchnorm_moments(model):
     Idempotent; masked and synchronised BatchNorm are left alone.
     """
     for layer in _layers(model):
-        if not isinstance(layer, keras.layers.BatchNormalization) or getattr(layer, "synchronized", False) \
-                or getattr(layer, "_egl_complete_moments", False) \
-                or not hasattr(layer, "_no_sync_calculate_mean_and_var"):
+        if not isinstance(layer, keras.layers.BatchNormalization) \
+                or getattr(layer, "_egl_complete_moments", False):
             continue
-        original = layer._no_sync_calculate_mean_and_var
-
-        def moments(inputs, reduction_axes, keep_dims, mask=None, _original=original):
-            if mask is not None:
-                return _original(inputs, reduction_axes, keep_dims, mask=mask)
-            y = tf.cast(inputs, tf.float32) if inputs.dtype in (tf.float16, tf.bfloat16) else inputs
-            mean = tf.reduce_mean(y, reduction_axes, keepdims=True)
-            variance = tf.reduce_mean(tf.square(y - mean), reduction_axes, keepdims=True)
-            if not keep_dims:
-                mean = tf.squeeze(mean, reduction_axes)
-                variance = tf.squeeze(variance, reduction_axes)
-            return tf.cast(mean, inputs.dtype), tf.cast(variance, inputs.dtype)
-
-        layer._no_sync_calculate_mean_and_var = moments
+        hook = _compat.batchnorm_moments_hook(layer)
+        if hook is None:
+            continue
+        method, make = hook
+        setattr(layer, method, make(getattr(layer, method), _complete_moments))
         layer._egl_complete_moments = True
+
+
+def _complete_moments(inputs, reduction_axes, keep_dims):
+    y = tf.cast(inputs, tf.float32) if inputs.dtype in (tf.float16, tf.bfloat16) else inputs
+    mean = tf.reduce_mean(y, reduction_axes, keepdims=True)
+    variance = tf.reduce_mean(tf.square(y - mean), reduction_axes, keepdims=True)
+    if not keep_dims:
+        mean = tf.squeeze(mean, reduction_axes)
+        variance = tf.squeeze(variance, reduction_axes)
+    return tf.cast(mean, inputs.dtype), tf.cast(variance, inputs.dtype)
 
 
 class _Replaying:
@@ -309,7 +309,7 @@ class _Replaying:
             layer._egl_replay = True
             layer._egl_cursor = 0
         # Read after the step's own forward pass has updated them; restored after the perturbed pass.
-        self.saved = [tf.identity(v.read_value()) for v in self.moving]
+        self.saved = [_compat.read_variable(v) for v in self.moving]
         return self
 
     def __exit__(self, *exc):
@@ -463,7 +463,7 @@ def gradient_agreement(model, inputs, y, sample_weight=None):
                 term.penalty_gradient = "finite_difference"
         grads = {}
         for method, value in values.items():
-            g = tape.gradient(value, variables, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+            g = _compat.gradients(tape, value, variables)
             grads[method] = np.concatenate([np.ravel(t.numpy()) for t in g]).astype(np.float64)
         del tape
         fd, exact = grads["finite_difference"], grads["exact"]

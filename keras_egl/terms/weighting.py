@@ -34,6 +34,7 @@ Fixed numeric weights without warm-up/ramp stay plain Python floats: no
 variable, no extra log, no extra work in the step.
 """
 
+from keras_egl import _compat
 from keras_egl._keras import keras, tf
 from keras_egl.validation import check_choice, check_float, check_positive_int
 
@@ -81,7 +82,7 @@ class WeightState:
         self.ramp_epochs = ramp_epochs
         self.recalibrate = recalibrate
         self.calibration_steps = calibration_steps
-        agg = tf.VariableAggregation.ONLY_FIRST_REPLICA
+        agg = _compat.variable_aggregation("only_first_replica")
 
         def var(name, value, dtype="float32"):
             return layer.add_weight(name=name, shape=(), dtype=dtype, trainable=False, aggregation=agg,

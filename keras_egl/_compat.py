@@ -1,0 +1,238 @@
+"""Every API difference between Keras 3 and tf_keras, in one place.
+
+Only this module and :mod:`keras_egl._keras` read ``KERAS_3``; the rest of the
+library calls these functions (``tests/test_keras_binding.py`` checks it).
+Private Keras attributes used here are listed per binding, so a Keras upgrade
+has one file to check.
+"""
+
+from keras_egl._keras import KERAS_3, keras, tf
+
+__all__ = ["KERAS_3", "task_loss", "apply_loss", "update_compiled_metrics", "compiled_metric_objects",
+           "train_function", "track_layer_value", "optimizer_variables", "adam_second_moment",
+           "loss_reduction", "is_functional", "iter_layers", "built_input_shape", "rename_model",
+           "static_shape", "read_variable", "variable_aggregation", "batchnorm_moments_hook",
+           "random_generators", "gradients"]
+
+
+# ---------------------------------------------------------------- train step
+def task_loss(model, y, y_pred, sample_weight):
+    """The compiled loss alone (no ``model.losses``), already ×1/replicas as Keras scales it."""
+    if KERAS_3:
+        if model._compile_loss is None:
+            raise ValueError("the model was compiled without a `loss`: keras_egl models need one "
+                             "(e.g. compile(optimizer, keras.losses.SparseCategoricalCrossentropy("
+                             "from_logits=True))).")
+        return model._compile_loss(y, y_pred, sample_weight)
+    return model.compiled_loss(y, y_pred, sample_weight, regularization_losses=None)
+
+
+def apply_loss(model, tape, loss, variables):
+    """One optimizer step on ``loss`` recorded by ``tape`` (loss scaling included)."""
+    optimizer = model.optimizer
+    if not KERAS_3:
+        optimizer.minimize(loss, variables, tape=tape)
+        return
+    with tape:
+        # Recorded on the tape, so a LossScaleOptimizer's scaled loss is differentiated.
+        scaled = optimizer.scale_loss(loss) if hasattr(optimizer, "scale_loss") else loss
+    grads = tape.gradient(scaled, variables)
+    optimizer.apply_gradients(zip(grads, variables))
+
+
+def update_compiled_metrics(model, y, y_pred, sample_weight):
+    """Update the ``compile(metrics=...)`` metrics only (never the library's trackers)."""
+    if KERAS_3:
+        if model._compile_metrics is not None:
+            model._compile_metrics.update_state(y, y_pred, sample_weight)
+        return
+    model.compiled_metrics.update_state(y, y_pred, sample_weight)
+
+
+def compiled_metric_objects(model):
+    """The metrics ``compile`` created (metrics, then the loss's), without Keras's ``loss`` tracker."""
+    out = []
+    if KERAS_3:
+        if getattr(model, "_compile_metrics", None) is not None:
+            out.append(model._compile_metrics)
+        if getattr(model, "_compile_loss", None) is not None:
+            out += list(model._compile_loss.metrics)
+        return out
+    if getattr(model, "compiled_metrics", None) is not None:
+        out += list(model.compiled_metrics.metrics)
+    if getattr(model, "compiled_loss", None) is not None:
+        out += list(model.compiled_loss.metrics)
+    return out
+
+
+def train_function(model):
+    """The compiled train function (Keras 3's ``make_train_function`` returns None)."""
+    fn = model.make_train_function()
+    return model.train_function if fn is None else fn
+
+
+# ----------------------------------------------------------------- layers
+def track_layer_value(layer, value, name):
+    """Log ``value`` as the metric ``name`` of ``layer`` (tf_keras ``add_metric``; Keras 3: a Mean)."""
+    if not KERAS_3:
+        layer.add_metric(value, name=name)
+        return
+    tracker = getattr(layer, "_egl_value_trackers", None)
+    if tracker is None:
+        tracker = {}
+        object.__setattr__(layer, "_egl_value_trackers", tracker)
+    if name not in tracker:
+        tracker[name] = keras.metrics.Mean(name=name)
+    if not isinstance(value, keras.KerasTensor):
+        tracker[name].update_state(value)
+
+
+def layer_value_trackers(layer):
+    """The Means :func:`track_layer_value` made on ``layer`` (Keras 3; empty on tf_keras)."""
+    return list(getattr(layer, "_egl_value_trackers", {}).values())
+
+
+def is_functional(model):
+    """A functional or Sequential model (its graph of layers can be cloned/cut)."""
+    if KERAS_3:
+        from keras.src.models.functional import Functional
+
+        if isinstance(model, keras.Sequential):
+            return getattr(model, "_functional", None) is not None
+        return isinstance(model, Functional)
+    return bool(getattr(model, "_is_graph_network", False))
+
+
+def iter_layers(model, include_self=True):
+    """``model`` (optionally) and every layer nested in it, each once, in a stable order."""
+    seen, out = set(), []
+    for layer in model._flatten_layers(include_self=include_self, recursive=True):
+        if id(layer) not in seen:
+            seen.add(id(layer))
+            out.append(layer)
+    return out
+
+
+def built_input_shape(model):
+    """The input shape a subclassed model was built with (None if unknown)."""
+    if KERAS_3:
+        shapes = getattr(model, "_build_shapes_dict", None) or {}
+        return next(iter(shapes.values()), None) if len(shapes) == 1 else shapes.get("input_shape")
+    return getattr(model, "_build_input_shape", None)
+
+
+def rename_model(model, name):
+    if KERAS_3:
+        model.name = name
+    else:
+        model._name = name
+
+
+def static_shape(x):
+    """``tf.TensorShape`` of a tensor/KerasTensor (Keras 3 KerasTensor shapes are tuples)."""
+    return tf.TensorShape(x.shape if hasattr(x, "shape") else x)
+
+
+def read_variable(variable):
+    """The variable's current value as a tensor (Keras 3 variables have no ``read_value``)."""
+    return tf.identity(variable)
+
+
+def variable_aggregation(kind="only_first_replica"):
+    """The ``add_weight(aggregation=...)`` value for ``kind``."""
+    if KERAS_3:
+        return kind
+    return {"only_first_replica": tf.VariableAggregation.ONLY_FIRST_REPLICA,
+            "mean": tf.VariableAggregation.MEAN, "sum": tf.VariableAggregation.SUM,
+            "none": tf.VariableAggregation.NONE}[kind]
+
+
+def batchnorm_moments_hook(layer):
+    """``(name, call_with_moments)`` of the method through which ``layer`` takes batch moments.
+
+    tf_keras's unfused path: ``_no_sync_calculate_mean_and_var(x, axes,
+    keep_dims, mask)``; Keras 3: ``_moments(x, mask)`` (every BatchNormalization).
+    Returns None when the layer has neither (fused tf_keras BN, synchronized BN).
+    ``call_with_moments(original, moments_fn)`` builds the replacement method.
+    """
+    if getattr(layer, "synchronized", False):
+        return None
+    if KERAS_3:
+        if not hasattr(layer, "_moments"):
+            return None
+
+        def make(original, moments_fn):
+            def patched(inputs, mask):
+                if mask is not None:
+                    return original(inputs, mask)
+                return moments_fn(inputs, list(layer._reduction_axes), keep_dims=False)
+            return patched
+
+        return "_moments", make
+    if not hasattr(layer, "_no_sync_calculate_mean_and_var"):
+        return None
+
+    def make(original, moments_fn):
+        def patched(inputs, reduction_axes, keep_dims, mask=None):
+            if mask is not None:
+                return original(inputs, reduction_axes, keep_dims, mask=mask)
+            return moments_fn(inputs, reduction_axes, keep_dims=keep_dims)
+        return patched
+
+    return "_no_sync_calculate_mean_and_var", make
+
+
+# -------------------------------------------------------------- optimizer
+def optimizer_variables(optimizer):
+    """The optimizer's variables as a list (tf_keras returns a callable list)."""
+    v = optimizer.variables
+    return list(v() if callable(v) else v)
+
+
+def adam_second_moment(optimizer, variable):
+    """Adam's ``v`` slot for ``variable`` (None when not Adam-like or not built yet)."""
+    velocities = getattr(optimizer, "_velocities", None)
+    if not velocities:
+        return None
+    try:
+        if KERAS_3:
+            index = optimizer._get_variable_index(variable)
+        else:
+            index_dict = getattr(optimizer, "_index_dict", None)
+            if index_dict is None:
+                return None
+            index = index_dict[optimizer._var_key(variable)]
+    except (KeyError, AttributeError, ValueError):
+        return None
+    return velocities[index]
+
+
+def loss_reduction(kind):
+    """``"sum"`` or ``"mean"`` → a reduction name both bindings accept."""
+    return {"sum": "sum", "mean": "sum_over_batch_size"}[kind]
+
+
+# --------------------------------------------------------------- export
+def random_generators(model):
+    """Every ``tf.random.Generator`` held by ``model`` or its layers (saved with an export)."""
+    if not KERAS_3:
+        return list(model._flatten(predicate=lambda o: isinstance(o, tf.random.Generator)))
+    out, seen = [], set()
+    for layer in iter_layers(model):
+        for value in vars(layer).values():
+            if isinstance(value, tf.random.Generator) and id(value) not in seen:
+                seen.add(id(value))
+                out.append(value)
+    return out
+
+
+# ---------------------------------------------------------------- gradients
+def gradients(tape, target, variables):
+    """``tape.gradient(target, variables)`` with zeros for unconnected variables.
+
+    Not ``unconnected_gradients=ZERO``: TensorFlow builds those zeros from the
+    source's ``dtype``, which is a string for Keras 3 variables (AttributeError
+    ``'str' object has no attribute '_type_enum'``).
+    """
+    grads = tape.gradient(target, variables)
+    return [tf.zeros(v.shape, tf.as_dtype(v.dtype)) if g is None else g for g, v in zip(grads, variables)]
