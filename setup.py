@@ -12,7 +12,7 @@ requirements = [
 setup(
     name="keras_egl",
     version="0.1.0",
-    description="Explanation-guided learning for Keras (tf_keras) and TensorFlow: RRR, BEAN, "
+    description="Explanation-guided learning for Keras 3 or tf_keras on TensorFlow: RRR, BEAN, "
     "DynGraph2Seq, GNES, GRADIA, RES/HAICS and Bayesian explanation feedback.",
     long_description=(here / "README.md").read_text() if (here / "README.md").exists() else "",
     long_description_content_type="text/markdown",

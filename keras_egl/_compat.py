@@ -9,10 +9,11 @@ has one file to check.
 from keras_egl._keras import KERAS_3, keras, tf
 
 __all__ = ["KERAS_3", "task_loss", "apply_loss", "update_compiled_metrics", "compiled_metric_objects",
-           "train_function", "track_layer_value", "optimizer_variables", "adam_second_moment",
-           "loss_reduction", "is_functional", "iter_layers", "built_input_shape", "rename_model",
-           "static_shape", "read_variable", "variable_aggregation", "batchnorm_moments_hook",
-           "random_generators", "gradients"]
+           "train_function", "value_tracker", "track_layer_value", "optimizer_variables",
+           "optimizer_state_variables", "adam_second_moment", "loss_reduction", "is_functional",
+           "iter_layers", "built_input_shape", "rename_model", "static_shape", "variable_path",
+           "read_variable", "variable_aggregation", "batchnorm_moments_hook", "random_generators",
+           "gradients"]
 
 
 # ---------------------------------------------------------------- train step
@@ -72,24 +73,25 @@ def train_function(model):
 
 
 # ----------------------------------------------------------------- layers
-def track_layer_value(layer, value, name):
-    """Log ``value`` as the metric ``name`` of ``layer`` (tf_keras ``add_metric``; Keras 3: a Mean)."""
+def value_tracker(layer, name):
+    """Create (in ``__init__``) what :func:`track_layer_value` logs ``name`` with.
+
+    tf_keras: nothing (``add_metric`` in ``call``). Keras 3 has no
+    ``add_metric`` and locks a layer's state once built, so the ``Mean`` is
+    made up front; as a layer attribute it is in ``layer.metrics`` and thus in
+    the model's logs.
+    """
+    if not KERAS_3:
+        return None
+    return keras.metrics.Mean(name=name)
+
+
+def track_layer_value(layer, tracker, value, name):
+    """Log ``value`` (a batch scalar) under ``name`` from ``layer.call``."""
     if not KERAS_3:
         layer.add_metric(value, name=name)
-        return
-    tracker = getattr(layer, "_egl_value_trackers", None)
-    if tracker is None:
-        tracker = {}
-        object.__setattr__(layer, "_egl_value_trackers", tracker)
-    if name not in tracker:
-        tracker[name] = keras.metrics.Mean(name=name)
-    if not isinstance(value, keras.KerasTensor):
-        tracker[name].update_state(value)
-
-
-def layer_value_trackers(layer):
-    """The Means :func:`track_layer_value` made on ``layer`` (Keras 3; empty on tf_keras)."""
-    return list(getattr(layer, "_egl_value_trackers", {}).values())
+    elif tracker is not None:
+        tracker.update_state(value)
 
 
 def is_functional(model):
@@ -131,6 +133,12 @@ def rename_model(model, name):
 def static_shape(x):
     """``tf.TensorShape`` of a tensor/KerasTensor (Keras 3 KerasTensor shapes are tuples)."""
     return tf.TensorShape(x.shape if hasattr(x, "shape") else x)
+
+
+def variable_path(variable):
+    """``"layer/kernel"``-style name of a variable (Keras 3 ``path``; tf_keras ``name`` minus ``:0``)."""
+    path = getattr(variable, "path", None)
+    return path if isinstance(path, str) else variable.name.split(":")[0]
 
 
 def read_variable(variable):
@@ -187,6 +195,16 @@ def optimizer_variables(optimizer):
     """The optimizer's variables as a list (tf_keras returns a callable list)."""
     v = optimizer.variables
     return list(v() if callable(v) else v)
+
+
+def optimizer_state_variables(optimizer):
+    """The step count and slots (what a fresh optimizer starts at zero), not hyperparameters.
+
+    Keras 3 lists the learning rate among ``optimizer.variables``; zeroing it
+    would stop training.
+    """
+    hyper = {id(v) for v in (getattr(optimizer, "_learning_rate", None),) if v is not None}
+    return [v for v in optimizer_variables(optimizer) if id(v) not in hyper]
 
 
 def adam_second_moment(optimizer, variable):

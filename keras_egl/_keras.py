@@ -122,7 +122,7 @@ if KERAS_3:
     try:
         import keras  # noqa: E402
     except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError("keras_egl on Keras 3 needs the `keras` package (pip install 'keras>=3.10'); "
+        raise ImportError("keras_egl on Keras 3 needs the `keras` package (pip install 'keras>=3.12'); "
                           "set TF_USE_LEGACY_KERAS=1 to use tf_keras instead.") from exc
     if keras.backend.backend() != "tensorflow":  # pragma: no cover - KERAS_BACKEND checked above
         raise ImportError(f"keras_egl needs Keras's TensorFlow backend; got {keras.backend.backend()!r}.")

@@ -24,10 +24,10 @@ TITLE = "RRR (IJCAI'17) Iris-Cancer: accuracy with iris kept/zeroed and iris usa
 
 def _reinit(model, optimizer, rng, stddev=0.1):
     model.set_weights([rng.normal(0.0, stddev, w.shape).astype(np.float32) for w in model.get_weights()])
-    from keras_egl._compat import optimizer_variables
+    from keras_egl._compat import optimizer_state_variables
     from keras_egl._keras import tf
 
-    for v in optimizer_variables(optimizer):
+    for v in optimizer_state_variables(optimizer):
         v.assign(tf.zeros_like(v))
 
 

@@ -1,4 +1,4 @@
-"""`import keras_egl` binds Keras 2, and refuses a TensorFlow already bound to Keras 3."""
+"""`import keras_egl` binds Keras 3 by default, tf_keras on request, and follows a TensorFlow imported first."""
 
 import os
 import re
@@ -15,26 +15,70 @@ def _run(code, **env_overrides):
     return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
 
 
-def test_import_first_binds_keras_2():
-    out = _run("import keras_egl\nfrom keras_egl import keras, tf\n"
-               "print(keras.__version__, tf.keras.layers.Dense is keras.layers.Dense)")
+def _binding(out):
     assert out.returncode == 0, out.stderr[-2000:]
-    version, same = out.stdout.split()[-2:]
-    assert version.startswith("2.") and same == "True"
+    return out.stdout.split()[-3:]
 
 
-def test_tensorflow_imported_with_keras_3_raises_a_clear_error():
-    out = _run("import tensorflow as tf\nprint(getattr(tf.keras, '__version__', '2'), flush=True)\nimport keras_egl")
-    if out.stdout.strip().startswith("2"):  # no Keras 3 installed: nothing to refuse
-        assert out.returncode == 0, out.stderr[-2000:]
-        return
-    assert out.returncode != 0
-    assert "ImportError" in out.stderr and "TF_USE_LEGACY_KERAS=1" in out.stderr
+_PRINT = ("from keras_egl import keras, tf, KERAS_3, keras_version\n"
+          "print(KERAS_3, keras_version.split()[-1], tf.keras.layers.Dense is keras.layers.Dense)")
 
 
-def test_legacy_env_var_set_before_tensorflow_is_accepted():
-    out = _run("import tensorflow as tf\nimport keras_egl\nprint('ok')", TF_USE_LEGACY_KERAS="1")
-    assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stderr[-2000:]
+def test_default_binding_is_keras_3_and_the_same_as_tf_keras():
+    k3, version, same = _binding(_run("import keras_egl\n" + _PRINT))
+    assert k3 == "True" and version.startswith("3.") and same == "True"
+
+
+def test_legacy_env_var_binds_tf_keras():
+    k3, version, same = _binding(_run("import keras_egl\n" + _PRINT, TF_USE_LEGACY_KERAS="1"))
+    assert k3 == "False" and version.startswith("2.") and same == "True"
+
+
+def test_follows_a_tensorflow_imported_first_either_way():
+    k3, _, same = _binding(_run("import tensorflow as tf\nimport keras\nimport keras_egl\n" + _PRINT))
+    assert k3 == "True" and same == "True"
+    k3, _, same = _binding(_run("import tensorflow as tf\nimport keras_egl\n" + _PRINT, TF_USE_LEGACY_KERAS="1"))
+    assert k3 == "False" and same == "True"
+
+
+def test_a_user_keras_3_model_is_accepted():
+    code = ("import keras\nimport keras_egl\nfrom keras_egl.models.base import ExplanationGuidedModel\n"
+            "net = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])\n"
+            "print(type(ExplanationGuidedModel(net)).__name__, 'x', 'y')")
+    out = _run(code)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split()[-3] == "ExplanationGuidedModel"
+
+
+def test_non_tensorflow_backend_is_refused_with_a_clear_error():
+    out = _run("import keras_egl", KERAS_BACKEND="jax")
+    assert out.returncode != 0 and "KERAS_BACKEND" in out.stderr
+
+
+def test_only_the_compat_modules_read_the_binding():
+    # One place owns the API differences: no other module branches on the binding or
+    # reaches into the private attributes that differ between the two Kerases.
+    import ast
+
+    banned_names = {"KERAS_3", "tf_keras"}
+    banned_attrs = {"_compile_loss", "_compile_metrics", "compiled_loss", "compiled_metrics", "_velocities",
+                    "_index_dict", "_var_key", "_is_graph_network", "_build_shapes_dict", "_build_input_shape",
+                    "submodules", "add_metric", "_no_sync_calculate_mean_and_var", "read_value"}
+    offenders = []
+    for path in sorted((ROOT / "keras_egl").rglob("*.py")):
+        if path.relative_to(ROOT).as_posix() in ("keras_egl/_keras.py", "keras_egl/_compat.py",
+                                                 "keras_egl/__init__.py"):  # __init__ re-exports KERAS_3
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Name) and node.id in banned_names:
+                offenders.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.id}")
+            elif isinstance(node, ast.Attribute) and node.attr in banned_attrs | banned_names:
+                offenders.append(f"{path.relative_to(ROOT)}:{node.lineno} .{node.attr}")
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                names = [a.name for a in node.names] + [getattr(node, "module", None) or ""]
+                if any(n in banned_names or n.startswith("tf_keras") for n in names):
+                    offenders.append(f"{path.relative_to(ROOT)}:{node.lineno} import")
+    assert not offenders, offenders
 
 
 # Lines TensorFlow's C++ prints through absl from static constructors while its shared

@@ -218,7 +218,7 @@ class ActiveFeedbackPipeline:
                 raise ValueError(f"`learning_rate` must be > 0; got {learning_rate!r}.")
             self.model.optimizer.learning_rate = float(learning_rate)
         if reset_optimizer:
-            for v in _compat.optimizer_variables(self.model.optimizer):
+            for v in _compat.optimizer_state_variables(self.model.optimizer):
                 v.assign(tf.zeros_like(v))
         cbs = self._callbacks(validation, patience)
         inputs = {self.input_key: np.asarray(x), self.neg_key: np.asarray(F, np.float32)}

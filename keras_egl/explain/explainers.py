@@ -19,6 +19,8 @@ quantity ``InputGradient(target="max_prob")``. Like Captum's
 every caller.
 """
 
+import copy
+
 import numpy as np
 
 from keras_egl._keras import keras, tf
@@ -137,7 +139,7 @@ def get(identifier):
         return table[identifier]()
     if isinstance(identifier, dict):
         try:
-            explainer = keras.saving.deserialize_keras_object(identifier)
+            explainer = keras.saving.deserialize_keras_object(copy.deepcopy(identifier))
         except (TypeError, ValueError) as exc:
             raise ValueError(f"`explainer` config {identifier!r} does not describe a registered explainer: "
                              f"{exc}") from exc

@@ -38,6 +38,7 @@ What the layers add beyond TFP:
 """
 
 import contextlib
+import copy
 import warnings
 
 import numpy as np
@@ -112,7 +113,7 @@ def _serialize_fn(fn):
 
 
 def _deserialize_fn(cfg):
-    return None if cfg is None else keras.saving.deserialize_keras_object(cfg)
+    return None if cfg is None else keras.saving.deserialize_keras_object(copy.deepcopy(cfg))
 
 
 # --------------------------------------------------------------------------- base layer
@@ -698,7 +699,7 @@ def to_bayesian(model, layers=None, init_from_weights=True, prior_stddev=0.1, po
     copied: compile the returned model again.
 
     Args:
-      model: a built functional or ``Sequential`` ``tf_keras`` model.
+      model: a built functional or ``Sequential`` Keras model.
         Subclassed models cannot be converted (their layer graph is not known):
         build them from :class:`BayesianConv2D`/:class:`BayesianDense` instead.
       layers: ``None`` converts every ``Conv2D`` and ``Dense`` (also inside
@@ -741,7 +742,7 @@ def to_bayesian(model, layers=None, init_from_weights=True, prior_stddev=0.1, po
       >>> model = BayesianFeedbackModel(bnn, target_layer="conv2", n_train=len(x))
     """
     if not isinstance(model, keras.Model):
-        raise TypeError(f"`model` must be a tf_keras `keras.Model` (functional or Sequential); got "
+        raise TypeError(f"`model` must be a `keras.Model` (functional or Sequential) of the bound Keras; got "
                         f"{type(model).__module__}.{type(model).__name__}.")
     if not _is_cloneable(model):
         raise TypeError(

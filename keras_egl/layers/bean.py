@@ -83,6 +83,7 @@ class BEANDense(keras.layers.Dense):
         super().__init__(units, activation=activation, **kwargs)
         self.bean = _make_bean(bean, bean_alpha, bean_order, bean_gamma, bean_divergence, bean_normalize)
         self.track_penalty = check_bool(track_penalty, "track_penalty")
+        self._penalty_tracker = _compat.value_tracker(self, f"{self.name}_bean") if self.track_penalty else None
 
     def call(self, inputs):
         outputs = super().call(inputs)
@@ -90,7 +91,7 @@ class BEANDense(keras.layers.Dense):
             penalty = self.bean.penalty(_flatten_inputs(inputs), self.kernel)
             self.add_loss(self.bean.alpha * penalty)
             if self.track_penalty:
-                _compat.track_layer_value(self, penalty, f"{self.name}_bean")
+                _compat.track_layer_value(self, self._penalty_tracker, penalty, f"{self.name}_bean")
         return outputs
 
     def get_config(self):
@@ -137,6 +138,7 @@ class BEANRegularized(keras.layers.Wrapper):
         super().__init__(layer, **kwargs)
         self.bean = _get_bean(bean) if bean is not None else BEANRegularizer()
         self.track_penalty = check_bool(track_penalty, "track_penalty")
+        self._penalty_tracker = _compat.value_tracker(self, f"{self.name}_bean") if self.track_penalty else None
 
     def build(self, input_shape):
         if not self.layer.built:
@@ -149,7 +151,7 @@ class BEANRegularized(keras.layers.Wrapper):
             penalty = self.bean.penalty(_flatten_inputs(inputs), self.layer.kernel)
             self.add_loss(self.bean.alpha * penalty)
             if self.track_penalty:
-                _compat.track_layer_value(self, penalty, f"{self.name}_bean")
+                _compat.track_layer_value(self, self._penalty_tracker, penalty, f"{self.name}_bean")
         return outputs
 
     def compute_output_shape(self, input_shape):

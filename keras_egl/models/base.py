@@ -21,6 +21,8 @@ that is minimised, so ``History`` and TensorBoard show the balance the λs are
 tuned by.
 """
 
+import copy
+
 from keras_egl import _compat
 from keras_egl._keras import keras, tf
 from keras_egl.explain import explainers as _explainers
@@ -166,9 +168,12 @@ class ExplanationGuidedModel(keras.Model):
 
     # ------------------------------------------------------------------ terms
     def _build_terms(self):
-        """Build terms from the backbone's static shapes when it is functional."""
+        """Build terms from the backbone's static shapes (functional, or a built subclassed model)."""
+        if all(t.built for t in self.terms):
+            return
         inputs = getattr(self.model, "inputs", None)
-        if not inputs or all(t.built for t in self.terms):
+        if not inputs:
+            self._build_terms_by_probe()
             return
         shapes = {"x": _compat.static_shape(inputs[0]), "activations": None}
         if self.explained_layer is not None:
@@ -177,6 +182,27 @@ class ExplanationGuidedModel(keras.Model):
                 shapes["activations"] = _compat.static_shape(layers[0].output)
             except (AttributeError, ValueError):
                 return  # a layer used at several call sites: build on the first step
+        for t in self.terms:
+            if not t.built:
+                t.build(shapes)
+
+    def _build_terms_by_probe(self):
+        # A subclassed backbone has no symbolic inputs; once built it knows its input
+        # shape, and one inference pass on a single zero sample gives the explained
+        # layer's. Built terms make the wrapper built, which is what lets a `.keras`
+        # file restore the optimizer's state.
+        shape = _compat.built_input_shape(self.model) if getattr(self.model, "built", False) else None
+        if shape is None or isinstance(shape, dict) or isinstance(self.input_key, list):
+            return
+        shape = tf.TensorShape(shape)
+        if shape.rank is None or not shape[1:].is_fully_defined():
+            return
+        probe = tf.zeros([1] + shape.as_list()[1:], self.model.compute_dtype or "float32")
+        acts = None
+        if self._activation_model is not None:
+            _, acts = self._activation_model(probe, training=False)
+            acts = None if isinstance(acts, (list, tuple)) else tf.TensorShape([None] + acts.shape.as_list()[1:])
+        shapes = {"x": tf.TensorShape([None] + shape.as_list()[1:]), "activations": acts}
         for t in self.terms:
             if not t.built:
                 t.build(shapes)
@@ -531,7 +557,9 @@ class ExplanationGuidedModel(keras.Model):
     @staticmethod
     def _deserialize_common(config, custom_objects=None):
         """Turn the serialised model, terms, explainer and metrics of ``config`` back into objects."""
-        config = dict(config)
+        # A deep copy: Keras 3's deserialize_keras_object consumes nested dicts in place,
+        # and the caller's config must survive (e.g. to compare or to build a second copy).
+        config = copy.deepcopy(config)
         config["model"] = keras.saving.deserialize_keras_object(config["model"],
                                                                 custom_objects=custom_objects)
         if "terms" in config:

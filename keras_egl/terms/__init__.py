@@ -27,6 +27,7 @@ GNES's graph terms are in :mod:`keras_egl.terms.gnes` (names ``gnes_node``,
 ``gnes_edge``, ``gnes_consistency``, ``gnes_sparsity``).
 """
 
+import copy
 import importlib
 
 from keras_egl._keras import keras
@@ -94,7 +95,7 @@ def get(identifier, **kwargs):
         return identifier
     if isinstance(identifier, dict):
         try:
-            term = keras.saving.deserialize_keras_object(identifier)
+            term = keras.saving.deserialize_keras_object(copy.deepcopy(identifier))
         except (TypeError, ValueError) as err:
             # Keras's message (e.g. "Could not locate class 'Dense'") does not name the argument.
             kind = TypeError if isinstance(err, TypeError) else ValueError

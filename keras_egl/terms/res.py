@@ -23,6 +23,7 @@ trained jointly with the classifier, saved and restored — with functional
 and subclassed backbones alike.
 """
 
+import copy
 import warnings
 
 from keras_egl._deprecation import renamed_argument
@@ -84,7 +85,7 @@ class RESTerm(CAMMaskTerm):
             raise TypeError(f"`loss` must be a RESLoss or its config; got {type(loss).__name__}.")
         self.loss = loss
         if isinstance(imputation, dict):
-            imputation = keras.saving.deserialize_keras_object(imputation)
+            imputation = keras.saving.deserialize_keras_object(copy.deepcopy(imputation))
         layer = None
         if isinstance(imputation, keras.layers.Layer):
             layer, imputation = imputation, "layer"

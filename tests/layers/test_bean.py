@@ -4,6 +4,7 @@ import pytest
 from keras_egl._keras import keras, tf
 from keras_egl.layers.bean import BEANDense, BEANRegularized
 from keras_egl.regularizers.bean import BEANRegularizer, bean_penalty
+from keras_egl._compat import variable_path
 
 
 def test_beandense_adds_penalty_on_inputs_and_kernel():
@@ -31,7 +32,7 @@ def test_beandense_gradient_reaches_upstream_and_kernel():
         model(x)
         loss = tf.add_n(model.losses)
     grads = tape.gradient(loss, model.trainable_variables)
-    names = [v.name for v in model.trainable_variables]
+    names = [variable_path(v) for v in model.trainable_variables]
     g = dict(zip(names, grads))
     up_kernel = [n for n in names if n.startswith("up") and "kernel" in n][0]
     bean_kernel = [n for n in names if n.startswith("bean") and "kernel" in n][0]

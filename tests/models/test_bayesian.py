@@ -143,7 +143,7 @@ def test_config_round_trip_and_builders():
     assert lenet.get_layer("conv3").compute_output_shape((None, 7, 7, 16))[1:3] == (7, 7)
     assert lenet.output_shape == (None, 10)
     alex = bayesian_alexnet_bn(input_shape=(32, 32, 3), width=0.125, fc_units=32, stem="small", seed=0)
-    assert alex.get_layer("conv5").output_shape[1:3] == (8, 8)
+    assert tuple(alex.get_layer("conv5").output.shape[1:3]) == (8, 8)
     assert not any(l.name == "bn5" for l in alex.layers)
     alex_bn = bayesian_alexnet_bn(input_shape=(32, 32, 3), width=0.125, fc_units=32, stem="small",
                                   target_batchnorm=True)

@@ -23,6 +23,7 @@ from keras_egl.metrics.explanation import ExplanationIoU
 from keras_egl.models.base import ExplanationGuidedModel
 from keras_egl.models.export import export_saved_model
 from keras_egl.testing import annotated_batch, small_cnn
+from keras_egl._compat import optimizer_variables
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -84,7 +85,7 @@ def test_reload_and_export_in_a_fresh_process(name, tmp_path):
     model.compile(keras.optimizers.Adam(1e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     model.fit(inputs, y, batch_size=6, epochs=2, verbose=0)
     model.save(tmp_path / "m.keras")
-    slots = [float(np.abs(v.numpy()).sum()) for v in model.optimizer.variables()]
+    slots = [float(np.abs(v.numpy()).sum()) for v in optimizer_variables(model.optimizer)]
     export_saved_model(model, tmp_path / "sm")
     np.savez(tmp_path / "x.npz", **(x if isinstance(x, dict) else {"x": x}))
     expected = model.serving_outputs(x).numpy()
@@ -108,7 +109,7 @@ def test_reload_and_export_in_a_fresh_process(name, tmp_path):
                           "reloaded_out": r.serving_outputs(x).numpy().tolist(),
                           "reloaded_maps": r.explain(x).numpy().tolist(),
                           "iterations": int(r.optimizer.iterations),
-                          "slots": [float(np.abs(v.numpy()).sum()) for v in r.optimizer.variables()],
+                          "slots": [float(np.abs(v.numpy()).sum()) for v in optimizer_variables(r.optimizer)],
                           "explainer": r.get_config()["explainer"] and r.explainer_object.get_config(),
                           "metrics": [s[0].name for s in r._state.metric_specs]}}))
     """)

@@ -22,6 +22,7 @@ from keras_egl.models.base import ExplanationGuidedModel
 from keras_egl.terms import penalty_gradient as pg
 from keras_egl.terms.feedback import InputGradientFeedback
 from keras_egl.terms.rrr import RightReasonsTerm
+from keras_egl import KERAS_3
 
 FD = "finite_difference"
 CE = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
@@ -189,12 +190,18 @@ def test_relu_maxpool_cnn_float64_matches_exact(float64):
     assert v_fd == pytest.approx(v_exact, rel=1e-6)
 
 
+def _unfused_bn():
+    # tf_keras: the unfused kernel (the fused one's second derivative is complete);
+    # Keras 3 has only one BatchNormalization, which takes its moments like tf_keras's unfused one.
+    return keras.layers.BatchNormalization() if KERAS_3 else keras.layers.BatchNormalization(fused=False)
+
+
 def _unfused_bn_cnn():
     inp = keras.Input((16, 16, 3))
     h = inp
     for filters in (8, 16):
         h = keras.layers.Conv2D(filters, 3, padding="same")(h)
-        h = keras.layers.ReLU()(keras.layers.BatchNormalization(fused=False)(h))
+        h = keras.layers.ReLU()(_unfused_bn()(h))
         h = keras.layers.MaxPooling2D()(h)
     h = keras.layers.Flatten()(h)
     h = keras.layers.ReLU()(keras.layers.BatchNormalization()(keras.layers.Dense(16)(h)))  # rank 2: unfused
@@ -219,7 +226,7 @@ def test_complete_moments_keep_values_and_first_derivatives():
     outs, grads = [], []
     for patch in (False, True):
         keras.utils.set_random_seed(0)
-        layer = keras.layers.BatchNormalization(fused=False)
+        layer = _unfused_bn()
         layer.build(x.shape)
         if patch:
             pg.complete_batchnorm_moments(layer)
