@@ -9,7 +9,7 @@ has one file to check.
 from keras_egl._keras import KERAS_3, keras, tf
 
 __all__ = ["KERAS_3", "task_loss", "apply_loss", "update_compiled_metrics", "compiled_metric_objects",
-           "train_function", "value_tracker", "track_layer_value", "optimizer_variables",
+           "train_function", "value_tracker", "track_layer_value", "in_symbolic_pass", "optimizer_variables",
            "optimizer_state_variables", "adam_second_moment", "loss_reduction", "is_functional",
            "iter_layers", "built_input_shape", "rename_model", "static_shape", "variable_path",
            "read_variable", "variable_aggregation", "batchnorm_moments_hook", "random_generators",
@@ -92,6 +92,20 @@ def track_layer_value(layer, tracker, value, name):
         layer.add_metric(value, name=name)
     elif tracker is not None:
         tracker.update_state(value)
+
+
+def in_symbolic_pass():
+    """Whether a layer is being called only to infer shapes (Keras 3 builds unbuilt layers this way).
+
+    Keras 3 runs ``call`` once in a scratch graph (``compute_output_spec``, inside a
+    ``SymbolicScope``) before the real call of a layer that has no ``build``;
+    tf_keras has no such pass.
+    """
+    if not KERAS_3:
+        return False
+    from keras.src.backend.common.symbolic_scope import in_symbolic_scope
+
+    return in_symbolic_scope()
 
 
 def is_functional(model):

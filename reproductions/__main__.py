@@ -1,4 +1,4 @@
-"""Command line: ``python -m reproductions list | run NAME [NAME ...] [--quick] ...``."""
+"""Command line: ``python -m reproductions list | run NAME [NAME ...] [--quick] ... | compare DIR_A DIR_B``."""
 
 import argparse
 import sys
@@ -19,7 +19,23 @@ def main(argv=None):
     run.add_argument("--out", type=Path, default=Path("results"))
     run.add_argument("--data-dir", type=Path, default=None, help="local directory with full data sets")
     run.add_argument("--quiet", action="store_true")
+    cmp = sub.add_parser("compare", help="compare two directories of reports (e.g. Keras 3 vs tf_keras)")
+    cmp.add_argument("dir_a", type=Path)
+    cmp.add_argument("dir_b", type=Path)
+    cmp.add_argument("--abs-tol", type=float, default=0.15,
+                     help="allowed |a - b| for metrics in [0, 1] (accuracies, IoU, shares)")
+    cmp.add_argument("--rel-tol", type=float, default=0.5,
+                     help="allowed |a - b| / max(|a|, |b|) for other metrics")
+    cmp.add_argument("--out", type=Path, default=None, help="also write the comparison as markdown here")
     args = parser.parse_args(argv)
+    if args.command == "compare":
+        from reproductions._compare import compare_dirs
+
+        text, n_bad = compare_dirs(args.dir_a, args.dir_b, args.abs_tol, args.rel_tol)
+        print(text)
+        if args.out is not None:
+            args.out.write_text(text)
+        return 1 if n_bad else 0
 
     registry = discover()
     if args.command == "list":

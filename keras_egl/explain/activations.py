@@ -51,7 +51,8 @@ def _capture_call(layer, store):
 
     def call(*args, **kwargs):
         out = original(*args, **kwargs)
-        store.append(out)
+        if not _compat.in_symbolic_pass():  # a shape-inference pass is not a call of the step
+            store.append(out)
         return out
 
     layer.call = call

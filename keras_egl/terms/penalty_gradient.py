@@ -181,7 +181,8 @@ def _patch(layer, kind):
     original = layer.call
 
     def remember(value):
-        layer._egl_memory.append(value)
+        if not _compat.in_symbolic_pass():  # Keras 3's shape-inference call is not a call site
+            layer._egl_memory.append(value)
 
     def recall():
         # One entry per call site, in call order: a layer used twice replays each use.

@@ -155,9 +155,9 @@ def test_auto_weight_survives_a_checkpoint_and_is_not_measured_again(tmp_path):
     m.fit(inputs, y, batch_size=16, epochs=1, verbose=0)
     lam = float(m.terms[0].loss_weight())
     assert lam > 0.0
-    m.save_weights(str(tmp_path / "ckpt"))
+    m.save_weights(str(tmp_path / "ckpt.weights.h5"))
     resumed = build()
-    resumed.load_weights(str(tmp_path / "ckpt"))
+    resumed.load_weights(str(tmp_path / "ckpt.weights.h5"))
     st = resumed.terms[0].weight_state
     assert float(st.base) == pytest.approx(lam) and float(st.calibrated) == 1.0 and float(st.pending) == 0.0
     h = resumed.fit(inputs, y, batch_size=16, epochs=1, initial_epoch=0, verbose=0).history

@@ -76,7 +76,7 @@ def test_only_neg_mask_derives_pos_as_complement(kind):
 # key each term reads (tests/terms/test_contract.py).
 
 
-class _SubclassedCNN(keras.Model):
+class SubclassedCNN(keras.Model):
     """A subclassed CNN whose explained conv layer is an attribute."""
 
     def __init__(self):
@@ -95,7 +95,7 @@ class _SubclassedCNN(keras.Model):
 
 def test_res_l_imputation_trains_with_subclassed_backbone():
     data, y = _data(n=8)
-    egl = _compile(RESModel(_SubclassedCNN(), "sub_cam_conv", preset="RES-L"))
+    egl = _compile(RESModel(SubclassedCNN(), "sub_cam_conv", preset="RES-L"))
     term = egl.terms[0]
     assert not term.built and term.imputation_layer is None  # built on the first step
     # A first batch without annotations leaves the term inactive but still builds it,
@@ -117,7 +117,7 @@ def test_res_l_imputation_weights_are_saved_and_restored(tmp_path):
     egl = _compile(RESModel(_net(), SMALL_CNN_LAYER, preset="RES-L"))
     assert egl.terms[0].built  # functional backbone: built at construction
     egl.fit(data, y, epochs=1, batch_size=8, verbose=0)
-    path = str(tmp_path / "ckpt")
+    path = str(tmp_path / "ckpt.weights.h5")
     egl.save_weights(path)
     fresh = _compile(RESModel(_net(), SMALL_CNN_LAYER, preset="RES-L"))
     fresh.load_weights(path)

@@ -23,6 +23,7 @@ from keras_egl.terms import penalty_gradient as pg
 from keras_egl.terms.feedback import InputGradientFeedback
 from keras_egl.terms.rrr import RightReasonsTerm
 from keras_egl import KERAS_3
+from keras_egl._compat import gradients
 
 FD = "finite_difference"
 CE = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
@@ -50,7 +51,7 @@ def _cnn(act="softplus", size=16, pool="avg", dropout=None):
         h = keras.layers.ReLU()(h) if act == "relu" else keras.layers.Activation(act)(h)
         if dropout is not None:
             h = dropout()(h)  # a new layer per block
-        h = Pool()(h)
+        h = Pool(2)(h)
     h = keras.layers.GlobalAveragePooling2D()(h)
     return keras.Model(inp, keras.layers.Dense(10)(h))
 
@@ -85,8 +86,7 @@ def _penalty_gradient(builder, batch, term, seed=0, training=True):
         _, ctx = egl.forward({"x": tf.constant(x), "neg_mask": tf.constant(mask)}, tf.constant(y),
                              training=training)
         value = term(ctx)
-    grads = tape.gradient(value, backbone.trainable_variables,
-                          unconnected_gradients=tf.UnconnectedGradients.ZERO)
+    grads = gradients(tape, value, backbone.trainable_variables)
     return _flat(grads), float(value)
 
 
@@ -202,7 +202,7 @@ def _unfused_bn_cnn():
     for filters in (8, 16):
         h = keras.layers.Conv2D(filters, 3, padding="same")(h)
         h = keras.layers.ReLU()(_unfused_bn()(h))
-        h = keras.layers.MaxPooling2D()(h)
+        h = keras.layers.MaxPooling2D(2)(h)
     h = keras.layers.Flatten()(h)
     h = keras.layers.ReLU()(keras.layers.BatchNormalization()(keras.layers.Dense(16)(h)))  # rank 2: unfused
     return keras.Model(inp, keras.layers.Dense(10)(h))
@@ -250,7 +250,7 @@ def _issue_cnn():
         h = keras.layers.Conv2D(filters, 3, padding="same")(h)
         h = keras.layers.BatchNormalization()(h)
         h = keras.layers.ReLU()(h)
-        h = keras.layers.MaxPooling2D()(h)
+        h = keras.layers.MaxPooling2D(2)(h)
     h = keras.layers.GlobalAveragePooling2D()(h)
     return keras.Model(inp, keras.layers.Dense(10)(h))
 
@@ -304,7 +304,7 @@ def test_spatial_dropout_shared_across_shapes(image_batch):
     drop = keras.layers.SpatialDropout2D(0.3)
     inp = keras.Input((16, 16, 3))
     h = drop(keras.layers.Conv2D(8, 3, padding="same", activation="softplus")(inp))
-    h = keras.layers.AveragePooling2D()(h)
+    h = keras.layers.AveragePooling2D(2)(h)
     h = drop(keras.layers.Conv2D(16, 3, padding="same", activation="softplus")(h))
     h = keras.layers.GlobalAveragePooling2D()(h)
     backbone = keras.Model(inp, keras.layers.Dense(10)(h))
@@ -372,9 +372,8 @@ def test_mirrored_strategy_dropout_replay_per_replica(mirrored_strategy):
         with tf.GradientTape(persistent=True) as tape:
             _, ctx = egl.forward(inputs, labels, training=True)
             v_exact, v_fd = exact(ctx), fd(ctx)
-        flat = [tf.concat([tf.reshape(g, [-1]) for g in tape.gradient(
-            v, backbone.trainable_variables, unconnected_gradients=tf.UnconnectedGradients.ZERO)], 0)
-            for v in (v_exact, v_fd)]
+        flat = [tf.concat([tf.reshape(g, [-1]) for g in gradients(tape, v, backbone.trainable_variables)], 0)
+                for v in (v_exact, v_fd)]
         return tf.reduce_sum(flat[0] * flat[1]) / (tf.norm(flat[0]) * tf.norm(flat[1]))
 
     @tf.function
@@ -399,9 +398,8 @@ def _same_pass_gradients(backbone, batch):
         _, ctx = egl.forward({"x": tf.constant(x), "neg_mask": tf.constant(mask)}, tf.constant(y),
                              training=True)
         v_exact, v_fd = exact(ctx), fd(ctx)
-    zero = tf.UnconnectedGradients.ZERO
-    g_exact = _flat(tape.gradient(v_exact, backbone.trainable_variables, unconnected_gradients=zero))
-    g_fd = _flat(tape.gradient(v_fd, backbone.trainable_variables, unconnected_gradients=zero))
+    g_exact = _flat(gradients(tape, v_exact, backbone.trainable_variables))
+    g_fd = _flat(gradients(tape, v_fd, backbone.trainable_variables))
     assert float(v_fd) == float(v_exact)
     return _cos_rel(g_exact, g_fd)
 
