@@ -34,3 +34,20 @@ def mirrored_strategy():
     """
     devices = [d.name for d in tf.config.list_logical_devices("CPU")][:2]
     return tf.distribute.MirroredStrategy(devices)
+
+
+# Tests that never reach Keras (numpy data generators, loaders, analyses, the report
+# harness): CI runs them once, in the Keras 3 leg; the tf_keras leg deselects them
+# with -m "not binding_agnostic". tests/test_keras_binding.py checks that these
+# modules import nothing that binds Keras behaviour.
+BINDING_AGNOSTIC = ("tests/data/", "tests/data_prep/", "tests/analysis/", "tests/metrics/test_sequence.py",
+                    "tests/robustness/test_data.py", "tests/robustness/test_loaders.py",
+                    "tests/robustness/test_count.py", "tests/reproductions/test_harness.py")
+BINDING_AGNOSTIC_EXCEPT = ("tests/data/test_toy_colors.py",)  # trains an rrr_mlp
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        rel = Path(str(item.fspath)).resolve().relative_to(ROOT).as_posix()
+        if rel.startswith(BINDING_AGNOSTIC) and not rel.startswith(BINDING_AGNOSTIC_EXCEPT):
+            item.add_marker(pytest.mark.binding_agnostic)

@@ -124,3 +124,38 @@ def test_import_keeps_the_users_log_level_and_verbose_opt_in():
     assert out.returncode == 0 and out.stdout.split()[-1] == "0", out.stderr[-2000:]
     out = _run_clean(code, KERAS_EGL_VERBOSE="1")  # TF's own default verbosity
     assert out.returncode == 0 and out.stdout.split()[-1] == "None", out.stderr[-2000:]
+
+
+def test_binding_agnostic_tests_do_not_reach_keras():
+    # The tf_keras CI leg skips these (tests/conftest.py); that is only sound while they
+    # exercise numpy code: no model, layer, term, loss or TensorFlow import.
+    import ast
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    from conftest import BINDING_AGNOSTIC, BINDING_AGNOSTIC_EXCEPT
+
+    keras_modules = ("keras_egl.models", "keras_egl.layers", "keras_egl.terms", "keras_egl.losses",
+                     "keras_egl.regularizers", "keras_egl.callbacks", "keras_egl.active", "keras_egl.explain",
+                     "keras_egl._keras", "keras_egl._compat", "keras_egl.testing", "tensorflow", "keras", "tf_keras")
+    files = []
+    for entry in BINDING_AGNOSTIC:
+        path = ROOT / entry
+        files += sorted(path.rglob("test_*.py")) if path.is_dir() else [path]
+    offenders = []
+    for path in files:
+        rel = path.relative_to(ROOT).as_posix()
+        if rel.startswith(BINDING_AGNOSTIC_EXCEPT):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+                if node.module == "keras_egl":
+                    names += [a.name for a in node.names if a.name in ("keras", "tf", "terms")]
+            bad = [n for n in names if n in ("keras", "tf", "terms")
+                   or any(n == m or n.startswith(m + ".") for m in keras_modules)]
+            if bad:
+                offenders.append(f"{rel}:{node.lineno} {bad}")
+    assert files and not offenders, offenders
