@@ -416,13 +416,15 @@ class InputGradientPenaltyMixin:
 
     def attach(self, model):
         if self.penalty_gradient == "finite_difference":
-            self._replayed = install_replay(model)
+            # Kept out of Keras's attribute tracking: the backbone's layers must not become
+            # sub-layers of the term (saved twice; refused by a built Keras 3 layer).
+            self.__dict__["_egl_replayed"] = tuple(install_replay(model))
         else:
             complete_batchnorm_moments(model)
 
     @tf.autograph.experimental.do_not_convert
     def before_forward(self):
-        forget(getattr(self, "_replayed", ()))
+        forget(self.__dict__.get("_egl_replayed", ()))
 
     def input_gradient_penalty(self, ctx, penalty_fn, target, quantity):
         return penalty_from_input_gradients(ctx, penalty_fn, target, quantity, self.penalty_gradient,
