@@ -9,7 +9,7 @@ has one file to check.
 from keras_egl._keras import KERAS_3, keras, tf
 
 __all__ = ["KERAS_3", "task_loss", "apply_loss", "update_compiled_metrics", "compiled_metric_objects",
-           "train_function", "value_tracker", "track_layer_value", "in_symbolic_pass", "optimizer_variables",
+           "train_function", "check_strategy", "value_tracker", "track_layer_value", "in_symbolic_pass", "optimizer_variables",
            "optimizer_state_variables", "adam_second_moment", "loss_reduction", "is_functional",
            "iter_layers", "built_input_shape", "rename_model", "static_shape", "variable_path",
            "read_variable", "variable_aggregation", "batchnorm_moments_hook", "random_generators",
@@ -70,6 +70,23 @@ def train_function(model):
     """The compiled train function (Keras 3's ``make_train_function`` returns None)."""
     fn = model.make_train_function()
     return model.train_function if fn is None else fn
+
+
+def check_strategy(model):
+    """Refuse, with a clear error, a distribution strategy the bound Keras cannot ``fit`` with.
+
+    Keras 3's ``fit`` does not support ``MultiWorkerMirroredStrategy``
+    (keras-team/keras#20585: the per-replica batch reaches the step
+    undistributed); tf_keras does, and keras_egl's multi-worker test runs there.
+    """
+    if not KERAS_3:
+        return
+    strategy = getattr(model, "distribute_strategy", None)
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        raise NotImplementedError(
+            "Keras 3's fit does not support tf.distribute.MultiWorkerMirroredStrategy "
+            "(keras-team/keras#20585). Use tf_keras for multi-worker training: set "
+            "TF_USE_LEGACY_KERAS=1 before Python starts (keras_egl then binds tf_keras).")
 
 
 # ----------------------------------------------------------------- layers

@@ -427,6 +427,7 @@ class ExplanationGuidedModel(keras.Model):
                              f"`{self._input_keys()[0]}`); got lengths {bad}.")
 
     def fit(self, x=None, y=None, *args, **kwargs):
+        _compat.check_strategy(self)
         self._check_lengths(x, y, kwargs.get("sample_weight"))
         if self.dynamic_weights():
             from keras_egl.callbacks.term_weights import TermWeightSchedule
