@@ -404,3 +404,155 @@ def test_export_explain_signature_gives_the_mean_weight_maps(tmp_path):
     np.testing.assert_allclose(maps, model.explain(x).numpy(), rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(maps, loaded.signatures["explain"](x=tf.constant(x))["maps"].numpy())
     assert loaded.signatures["serving_default"](x=tf.constant(x))["outputs"].shape == (8, 4)
+
+
+# --------------------------------------------------------------------------- feedback_weight="auto"
+
+
+def _auto_model(seed=0, optimizer=None, **kw):
+    m = BayesianFeedbackModel(_tiny(seed), "target", n_train=100, feedback_weight="auto", **kw)
+    m.compile(optimizer or keras.optimizers.Adam(1e-3),
+              keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    return m
+
+
+def _auto_data(n, seed=0):
+    """``_data`` with every other sample annotated, so every batch carries some evidence."""
+    x, y, _ = _data(n, seed)
+    F = np.zeros((n, 6, 6), "float32")
+    F[::2, :2, :3] = 1
+    return x, y, F
+
+
+def _hand_auto_norms(model, x, y, F):
+    """‖∇θ task‖₂ and ‖∇θ feedback_evidence_mean‖₂ of one batch, θ = the backbone's trainable variables."""
+    theta = model.model.trainable_variables
+    with tf.GradientTape(persistent=True) as tape:
+        _, _, task, _, fb, _, _, _ = model._elbo({"x": tf.constant(x), "neg_mask": tf.constant(F)},
+                                                 tf.constant(y), None, training=True)
+    norm = lambda t: float(np.sqrt(sum(np.sum(np.square(g.numpy())) for g in tape.gradient(  # noqa: E731
+        t, theta, unconnected_gradients=tf.UnconnectedGradients.ZERO))))
+    return norm(task), norm(fb)
+
+
+@pytest.mark.parametrize("fraction", [1.0, 0.5])
+def test_auto_feedback_weight_equals_its_definition(fraction):
+    """w_F = α · Σ_b ‖∇θ task_b‖ / Σ_b ‖∇θ evidence_b‖ over the first 5 steps, computed by hand.
+
+    Exact by construction: the LRT layers run in mean-weight mode (``mean_weights``:
+    the mode is a variable read by the traced step, so the pre-activations are
+    their means and no noise enters) and the optimizer is SGD with learning rate
+    0, so the 5 measured steps (5 distinct batches of 6, shuffle=False) see the
+    same parameters as the hand computation, done beforehand with the model's
+    own ``_elbo`` under an independent persistent tape. Then: the accumulators
+    hold the hand sums, ``base = α · acc_task / acc_term``, the measuring epoch
+    runs without the evidence (loss = task + KL) and the next one with it.
+    """
+    n, bs = 30, 6
+    x, y, F = _auto_data(n, seed=1)
+    model = _auto_model(optimizer=keras.optimizers.SGD(0.0),
+                        **({} if fraction == 1.0 else {"feedback_auto_fraction": fraction}))
+    net = model.model
+    with mean_weights(net):
+        norms = [_hand_auto_norms(model, x[i:i + bs], y[i:i + bs], F[i:i + bs]) for i in range(0, n, bs)]
+        assert all(t > 0 and f > 0 for t, f in norms)
+        sum_task, sum_fb = sum(t for t, _ in norms), sum(f for _, f in norms)
+        # the ratio of sums is not the mean of the per-batch ratios here (the test can tell them apart)
+        assert not np.isclose(sum_task / sum_fb, np.mean([t / f for t, f in norms]), rtol=1e-3)
+        st = model._feedback_auto.weight_state
+        assert float(st.base) == 0.0 and float(st.pending) == 5.0
+        h = model.fit({"x": x, "neg_mask": F}, y, batch_size=bs, epochs=2, shuffle=False, verbose=0).history
+    acc_task, acc_term, base = float(st.acc_task), float(st.acc_term), float(st.base)
+    assert acc_task > 0 and acc_term > 0
+    np.testing.assert_allclose(acc_task, sum_task, rtol=1e-5)
+    np.testing.assert_allclose(acc_term, sum_fb, rtol=1e-5)
+    np.testing.assert_allclose(base, fraction * acc_task / acc_term, rtol=1e-6)
+    np.testing.assert_allclose(base, fraction * sum_task / sum_fb, rtol=1e-5)
+    assert float(st.calibrated) == 1.0 and float(st.pending) == 0.0
+    # epoch 1 = the 5 measuring steps: weight 0, the evidence is not in the loss (but is non-zero)
+    assert h["feedback_loss"][0] != 0
+    np.testing.assert_allclose(h["loss"][0], h["task_loss"][0] + h["regularization_loss"][0], rtol=1e-6)
+    # epoch 2: the calibrated weight is in use
+    assert h["feedback_loss_weight"] == [pytest.approx(base, rel=1e-6)] * 2
+    np.testing.assert_allclose(h["loss"][1], h["task_loss"][1] + h["regularization_loss"][1]
+                               + base * h["feedback_loss"][1], rtol=1e-5)
+    assert not np.isclose(h["loss"][1], h["task_loss"][1] + h["regularization_loss"][1], rtol=1e-5)
+
+
+def test_auto_feedback_weight_waits_five_steps_and_is_logged():
+    """Stochastic (sampling) training with Adam: the rule's bookkeeping and the ``History`` log.
+
+    4 steps in the first fit: nothing calibrated yet (weight 0, one step pending,
+    loss = task + KL); the 5th step, in the next fit, completes the measurement.
+    ``feedback_loss_weight`` in ``History`` is the weight in use at the end.
+    """
+    model = _auto_model(seed=2)
+    st = model._feedback_auto.weight_state
+    x, y, F = _auto_data(16, seed=2)
+    h = model.fit({"x": x, "neg_mask": F}, y, batch_size=4, epochs=1, verbose=0).history
+    assert float(st.base) == 0.0 and float(st.calibrated) == 0.0 and float(st.pending) == 1.0
+    assert h["feedback_loss_weight"] == [0.0] and h["feedback_loss"][0] != 0
+    np.testing.assert_allclose(h["loss"][0], h["task_loss"][0] + h["regularization_loss"][0], rtol=1e-6)
+    h = model.fit({"x": x, "neg_mask": F}, y, batch_size=4, epochs=2, verbose=0).history
+    acc_task, acc_term, base = float(st.acc_task), float(st.acc_term), float(st.base)
+    assert acc_task > 0 and acc_term > 0 and base > 0
+    assert float(st.calibrated) == 1.0 and float(st.pending) == 0.0
+    np.testing.assert_allclose(base, acc_task / acc_term, rtol=1e-6)
+    assert "feedback_loss_weight" in h and len(h["feedback_loss_weight"]) == 2
+    assert h["feedback_loss_weight"][-1] == float(model._feedback_auto.loss_weight())
+    assert h["feedback_loss_weight"][-1] == pytest.approx(base, rel=1e-6)
+    # the second epoch of that fit runs entirely with the calibrated weight
+    np.testing.assert_allclose(h["loss"][1], h["task_loss"][1] + h["regularization_loss"][1]
+                               + base * h["feedback_loss"][1], rtol=1e-5)
+    # a fixed weight adds no log
+    fixed = _compiled(_tiny(2), feedback_weight=0.5)
+    assert "feedback_loss_weight" not in fixed.fit({"x": x, "neg_mask": F}, y, batch_size=8, epochs=1,
+                                                   verbose=0).history
+
+
+def test_auto_feedback_weight_config_and_keras_save(tmp_path):
+    model = _auto_model(seed=3, feedback_auto_fraction=0.5)
+    cfg = model.get_config()
+    assert cfg["feedback_weight"] == "auto" and cfg["feedback_auto_fraction"] == 0.5
+    clone = BayesianFeedbackModel.from_config(cfg)
+    assert clone.feedback_weight == "auto" and clone._feedback_auto is not None
+    assert clone.feedback_auto_fraction == 0.5 and clone._feedback_auto.weight_state.auto_fraction == 0.5
+    assert clone.get_config() == cfg
+    default = _auto_model(seed=3)
+    assert default.get_config()["feedback_weight"] == "auto"
+    assert BayesianFeedbackModel.from_config(default.get_config()).feedback_auto_fraction == 1.0
+    # the calibrated weight survives a .keras save/load exactly, and is not measured again
+    x, y, F = _auto_data(24, seed=3)
+    model.fit({"x": x, "neg_mask": F}, y, batch_size=4, epochs=1, verbose=0)
+    st = model._feedback_auto.weight_state
+    base = st.base.numpy()
+    assert base > 0 and float(st.calibrated) == 1.0
+    path = str(tmp_path / "bnn_auto.keras")
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    assert isinstance(loaded, BayesianFeedbackModel) and loaded.get_config()["feedback_weight"] == "auto"
+    lst = loaded._feedback_auto.weight_state
+    assert lst.base.numpy() == base
+    assert float(lst.calibrated) == 1.0 and float(lst.pending) == 0.0
+    assert float(lst.acc_task) == float(st.acc_task) and float(lst.acc_term) == float(st.acc_term)
+    h = loaded.fit({"x": x, "neg_mask": F}, y, batch_size=4, epochs=1, verbose=0).history
+    assert h["feedback_loss_weight"] == [float(base)]
+    assert lst.base.numpy() == base
+
+
+def test_auto_feedback_weight_errors():
+    fixed = _compiled(_tiny(4), feedback_weight=0.1)
+    with pytest.raises(ValueError, match="feedback_weight"):
+        fixed.set_feedback_weight("auto")
+    assert fixed.feedback_weight == 0.1 and fixed._feedback_auto is None
+    auto = _auto_model(seed=4)
+    for new in (1.0, 0.0, "v3_isic"):
+        with pytest.raises(ValueError, match="feedback_weight"):
+            auto.set_feedback_weight(new)
+    assert auto.feedback_weight == "auto" and auto.get_config()["feedback_weight"] == "auto"
+    for bad in (0, 0.0, -1, -1.0, float("nan")):
+        with pytest.raises(ValueError, match="feedback_auto_fraction"):
+            BayesianFeedbackModel(_tiny(4), "target", feedback_weight="auto", feedback_auto_fraction=bad)
+    for name in ("Auto", "automatic", "nope"):
+        with pytest.raises(ValueError, match="preset must be one of"):
+            BayesianFeedbackModel(_tiny(4), "target", feedback_weight=name)
