@@ -79,9 +79,13 @@ def test_gnes_trains_under_mixed_precision(fidelity, policy):
     inputs, y = pad_batch(graphs, n_layers=2)
     gnes = GNES(gcn_classifier(8, 2, hidden=(8, 6), seed=0), fidelity=fidelity)
     assert gnes.model.get_layer("gcn_1").compute_dtype == "float16"
-    logs, moved = _train(gnes, inputs, y)
+    # 12 steps: the dynamic loss scale starts at 2**15 and halves on each overflowing
+    # step, which it skips; Ω_c's gradients overflow float16 for the first ~5 steps
+    # under Keras 3 (then every step updates; measured 7 of 12), intermittently under
+    # tf_keras (8 of 12).
+    logs, moved = _train(gnes, inputs, y, steps=12)
     assert all(np.isfinite(v) for v in logs.values()), logs
     assert all(logs[t.name] > 0 for t in gnes.terms), logs
-    assert moved >= 5, f"GNES ({fidelity}) under {policy}: only {moved} of 8 steps updated the weights"
+    assert moved >= 6, f"GNES ({fidelity}) under {policy}: only {moved} of 12 steps updated the weights"
     maps = gnes.explain({k: inputs[k] for k in ("x", "a_1", "a_2", "node_mask")})
     assert maps.dtype == "float32" and np.isfinite(maps.numpy()).all()

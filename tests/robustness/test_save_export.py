@@ -103,6 +103,7 @@ def test_reload_and_export_in_a_fresh_process(name, tmp_path):
         without = not any(k.startswith("keras_egl") for k in sys.modules)
         import keras_egl
         from keras_egl import keras
+        from keras_egl._compat import optimizer_variables
         r = keras.models.load_model({str(tmp_path / 'm.keras')!r})
         x = feed if len(feed) > 1 else feed["x"]
         print(json.dumps({{"out": out.tolist(), "maps": ex.tolist(), "without_keras_egl": without,
