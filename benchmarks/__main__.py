@@ -1,12 +1,20 @@
 """Run every benchmark module and print one table of cost ratios.
 
-``python -m benchmarks [--quick] [NAME ...] [--out results/benchmarks.md]``
+``python -m benchmarks [--quick] [NAME ...] [--out results/benchmarks.md] [--bindings both]``
+
+``--bindings both`` runs the benchmarks once under Keras 3 and once under
+tf_keras (each in its own process: a process binds one Keras) and prints the
+ratios side by side.
 """
 
 import argparse
 import importlib
+import json
+import os
 import pkgutil
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 
@@ -25,10 +33,16 @@ def main(argv=None):
     p.add_argument("names", nargs="*", help="benchmarks to run (default: all)")
     p.add_argument("--quick", action="store_true", help="fewer repeats (smoke test)")
     p.add_argument("--out", type=Path, default=None, help="also write the table as markdown here")
+    p.add_argument("--bindings", choices=("current", "both"), default="current",
+                   help="'both': Keras 3 and tf_keras side by side (one subprocess each)")
+    p.add_argument("--json", type=Path, default=None, help=argparse.SUPPRESS)  # rows, for --bindings both
     args = p.parse_args(argv)
+    if args.bindings == "both":
+        return _both(args)
     mods = discover()
     names = args.names or list(mods)
     lines = ["| benchmark | case | ratio | details |", "|---|---|---|---|"]
+    records = []
     for name in names:
         if name not in mods:
             p.error(f"unknown benchmark {name!r}; known: {sorted(mods)}")
@@ -40,6 +54,41 @@ def main(argv=None):
             line = f"| {name} | {case} | {ratio:.3f} | {details} |"
             print(line, flush=True)
             lines.append(line)
+            records.append({"benchmark": name, "case": case, "ratio": ratio, "details": details})
+    if args.json:
+        from keras_egl import keras_version
+
+        args.json.write_text(json.dumps({"keras": keras_version, "rows": records}))
+    table = "\n".join(lines)
+    print("\n" + table)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(table + "\n")
+    return 0
+
+
+def _both(args):
+    runs = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, legacy in (("Keras 3", "0"), ("tf_keras", "1")):
+            out = Path(tmp) / f"{legacy}.json"
+            cmd = [sys.executable, "-m", "benchmarks", *args.names, "--json", str(out)]
+            if args.quick:
+                cmd.append("--quick")
+            env = dict(os.environ, TF_USE_LEGACY_KERAS=legacy)
+            print(f"== {label}: {' '.join(cmd[1:])}", flush=True)
+            res = subprocess.run(cmd, env=env)
+            if res.returncode != 0:
+                return res.returncode
+            runs[label] = json.loads(out.read_text())
+    k3, tk = runs["Keras 3"], runs["tf_keras"]
+    lines = [f"| benchmark | case | Keras 3 ({k3['keras']}) | tf_keras ({tk['keras'].split()[-1]}) |",
+             "|---|---|---|---|"]
+    other = {(r["benchmark"], r["case"]): r["ratio"] for r in tk["rows"]}
+    for r in k3["rows"]:
+        b = other.get((r["benchmark"], r["case"]))
+        lines.append(f"| {r['benchmark']} | {r['case']} | {r['ratio']:.3f} | "
+                     f"{'–' if b is None else f'{b:.3f}'} |")
     table = "\n".join(lines)
     print("\n" + table)
     if args.out:
