@@ -430,8 +430,9 @@ def _hand_auto_norms(model, x, y, F):
     with tf.GradientTape(persistent=True) as tape:
         _, _, task, _, fb, _, _, _ = model._elbo({"x": tf.constant(x), "neg_mask": tf.constant(F)},
                                                  tf.constant(y), None, training=True)
-    norm = lambda t: float(np.sqrt(sum(np.sum(np.square(g.numpy())) for g in tape.gradient(  # noqa: E731
-        t, theta, unconnected_gradients=tf.UnconnectedGradients.ZERO))))
+    # None (unconnected) counts 0: UnconnectedGradients.ZERO fails on Keras 3 variables (str dtype).
+    norm = lambda t: float(np.sqrt(sum(np.sum(np.square(g.numpy()))  # noqa: E731
+                                       for g in tape.gradient(t, theta) if g is not None)))
     return norm(task), norm(fb)
 
 
