@@ -59,11 +59,15 @@ def main(argv=None):
         from keras_egl import keras_version
 
         args.json.write_text(json.dumps({"keras": keras_version, "rows": records}))
+    return _emit(lines, args.out)
+
+
+def _emit(lines, out):
     table = "\n".join(lines)
     print("\n" + table)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(table + "\n")
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(table + "\n")
     return 0
 
 
@@ -89,12 +93,7 @@ def _both(args):
         b = other.get((r["benchmark"], r["case"]))
         lines.append(f"| {r['benchmark']} | {r['case']} | {r['ratio']:.3f} | "
                      f"{'–' if b is None else f'{b:.3f}'} |")
-    table = "\n".join(lines)
-    print("\n" + table)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(table + "\n")
-    return 0
+    return _emit(lines, args.out)
 
 
 if __name__ == "__main__":
