@@ -171,41 +171,39 @@ class ExplanationGuidedModel(keras.Model):
         """Build terms from the backbone's static shapes (functional, or a built subclassed model)."""
         if all(t.built for t in self.terms):
             return
-        inputs = getattr(self.model, "inputs", None)
-        if not inputs:
-            self._build_terms_by_probe()
-            return
-        shapes = {"x": _compat.static_shape(inputs[0]), "activations": None}
-        if self.explained_layer is not None:
-            layers = self._activation_model.layers
-            try:
-                shapes["activations"] = _compat.static_shape(layers[0].output)
-            except (AttributeError, ValueError):
-                return  # a layer used at several call sites: build on the first step
+        shapes = self._static_shapes() if getattr(self.model, "inputs", None) else self._probed_shapes()
+        if shapes is None:
+            return  # built on the first step instead
         for t in self.terms:
             if not t.built:
                 t.build(shapes)
 
-    def _build_terms_by_probe(self):
+    def _static_shapes(self):
+        shapes = {"x": _compat.static_shape(self.model.inputs[0]), "activations": None}
+        if self.explained_layer is not None:
+            try:
+                shapes["activations"] = _compat.static_shape(self._activation_model.layers[0].output)
+            except (AttributeError, ValueError):
+                return None  # a layer used at several call sites
+        return shapes
+
+    def _probed_shapes(self):
         # A subclassed backbone has no symbolic inputs; once built it knows its input
         # shape, and one inference pass on a single zero sample gives the explained
         # layer's. Built terms make the wrapper built, which is what lets a `.keras`
         # file restore the optimizer's state.
         shape = _compat.built_input_shape(self.model) if getattr(self.model, "built", False) else None
         if shape is None or isinstance(shape, dict) or isinstance(self.input_key, list):
-            return
+            return None
         shape = tf.TensorShape(shape)
         if shape.rank is None or not shape[1:].is_fully_defined():
-            return
+            return None
         probe = tf.zeros([1] + shape.as_list()[1:], self.model.compute_dtype or "float32")
         acts = None
         if self._activation_model is not None:
             _, acts = self._activation_model(probe, training=False)
             acts = None if isinstance(acts, (list, tuple)) else tf.TensorShape([None] + acts.shape.as_list()[1:])
-        shapes = {"x": tf.TensorShape([None] + shape.as_list()[1:]), "activations": acts}
-        for t in self.terms:
-            if not t.built:
-                t.build(shapes)
+        return {"x": tf.TensorShape([None] + shape.as_list()[1:]), "activations": acts}
 
     @property
     def annotation_keys(self):
