@@ -30,6 +30,7 @@ code, ``fw_adj[src] = [dst]``).
 import numpy as np
 
 from keras_egl._keras import keras, tf
+from keras_egl.layers.masking import ConsumesMask
 from keras_egl.validation import check_bool, check_choice, check_positive_int
 
 _CONCATS = ("per_hop", "final")
@@ -399,7 +400,7 @@ def _masked_or_all(node_emb, mask):
 
 
 @keras.saving.register_keras_serializable(package="keras_egl")
-class MaxPoolGraphReadout(keras.layers.Layer):
+class MaxPoolGraphReadout(ConsumesMask, keras.layers.Layer):
     """Graph readout: fully-connected layer, then element-wise max over nodes.
 
     The thesis' base aggregation (Sec. 3.4.2, after Graph2Seq): node embeddings
@@ -424,6 +425,7 @@ class MaxPoolGraphReadout(keras.layers.Layer):
 
     def __init__(self, units, activation=None, mask_inactive=True, **kwargs):
         super().__init__(**kwargs)
+        self._accept_mask()
         self.units = check_positive_int(units, "units")
         self.activation = keras.activations.get(activation)
         self.mask_inactive = check_bool(mask_inactive, "mask_inactive")
@@ -461,7 +463,7 @@ def masked_softmax(scores, mask=None, axis=-1):
 
 
 @keras.saving.register_keras_serializable(package="keras_egl")
-class NodeToGraphAttention(keras.layers.Layer):
+class NodeToGraphAttention(ConsumesMask, keras.layers.Layer):
     r"""Feed-forward node-to-graph attention (eqs. 3.14-3.16).
 
     ::
@@ -490,6 +492,7 @@ class NodeToGraphAttention(keras.layers.Layer):
 
     def __init__(self, mask_inactive=True, **kwargs):
         super().__init__(**kwargs)
+        self._accept_mask()
         self.mask_inactive = check_bool(mask_inactive, "mask_inactive")
         self.score = keras.layers.Dense(1, name="score")
 

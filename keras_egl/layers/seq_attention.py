@@ -17,6 +17,7 @@ projection at every decoder step.
 import numpy as np
 
 from keras_egl._keras import keras, tf
+from keras_egl.layers.masking import ConsumesMask
 from keras_egl.validation import assert_values, check_float, check_positive_int
 
 _SCORES = ("bahdanau", "luong")
@@ -119,7 +120,7 @@ class _ScoreMixin:
 
 
 @keras.saving.register_keras_serializable(package="keras_egl")
-class SoftmaxAttention(_ScoreMixin, keras.layers.Layer):
+class SoftmaxAttention(_ScoreMixin, ConsumesMask, keras.layers.Layer):
     r"""Normalised (softmax) attention with Bahdanau or Luong scores.
 
     ::
@@ -147,6 +148,7 @@ class SoftmaxAttention(_ScoreMixin, keras.layers.Layer):
 
     def __init__(self, units=128, score="bahdanau", **kwargs):
         super().__init__(**kwargs)
+        self._accept_mask()
         _check_score(score)
         self.units = check_positive_int(units, "units")
         self.score = score
@@ -189,7 +191,7 @@ class SoftmaxAttention(_ScoreMixin, keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="keras_egl")
-class MonotonicAttention(_ScoreMixin, keras.layers.Layer):
+class MonotonicAttention(_ScoreMixin, ConsumesMask, keras.layers.Layer):
     r"""Monotonic expected-alignment attention (eqs. 3.17-3.19, Raffel et al. 2017).
 
     ::
@@ -223,6 +225,7 @@ class MonotonicAttention(_ScoreMixin, keras.layers.Layer):
     def __init__(self, units=128, score="bahdanau", score_bias_init=-1.0, sigmoid_noise=0.0,
                  seed=None, **kwargs):
         super().__init__(**kwargs)
+        self._accept_mask()
         _check_score(score)
         self.units = check_positive_int(units, "units")
         self.score = score
