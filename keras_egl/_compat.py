@@ -11,7 +11,7 @@ from keras_egl._keras import KERAS_3, keras, tf
 __all__ = ["KERAS_3", "task_loss", "apply_loss", "update_compiled_metrics", "compiled_metric_objects",
            "train_function", "check_strategy", "value_tracker", "track_layer_value",
            "in_symbolic_pass", "optimizer_variables", "optimizer_state_variables",
-           "adam_second_moment", "loss_reduction", "is_functional", "iter_layers", "built_input_shape",
+           "adam_second_moment", "is_functional", "iter_layers", "built_input_shape",
            "rename_model", "static_shape", "variable_path", "read_variable", "variable_aggregation",
            "batchnorm_moments_hook", "random_generators", "gradients"]
 
@@ -254,11 +254,6 @@ def adam_second_moment(optimizer, variable):
     except (KeyError, AttributeError, ValueError):
         return None
     return velocities[index]
-
-
-def loss_reduction(kind):
-    """``"sum"`` or ``"mean"`` → a reduction name both bindings accept."""
-    return {"sum": "sum", "mean": "sum_over_batch_size"}[kind]
 
 
 # --------------------------------------------------------------- export

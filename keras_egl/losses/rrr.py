@@ -64,7 +64,6 @@ Input scale: the reference trains on raw 0–255 pixels. Rescaling inputs to
 import numbers
 
 from keras_egl._deprecation import renamed_argument
-from keras_egl import _compat
 from keras_egl._keras import keras, tf
 from keras_egl.explain.gradients import input_gradients as _input_gradients
 from keras_egl.validation import assert_values, check_bool
@@ -194,7 +193,8 @@ class RightReasonsLoss(keras.losses.Loss):
         self.lambda1 = _check_lambda(lambda1, "lambda1")
         self.norm = _check_choice(norm, NORMS, "norm")
         self.rrr_reduction = _check_choice(reduction, REDUCTIONS, "reduction")
-        super().__init__(reduction=_compat.loss_reduction("sum" if reduction == "sum" else "mean"), name=name)
+        # Both bindings name the Keras reductions alike.
+        super().__init__(reduction={"sum": "sum", "mean": "sum_over_batch_size"}[reduction], name=name)
 
     def call(self, y_true, y_pred):
         grads = tf.convert_to_tensor(y_pred)

@@ -318,7 +318,8 @@ class BayesianFeedbackModel(ExplanationGuidedModel):
         self._feedback_weight_arg = feedback_weight if isinstance(feedback_weight, str) else weight
         self.feedback_weight = weight
         self.feedback_auto_fraction = feedback_auto_fraction
-        self._feedback_auto = _FeedbackWeight(feedback_auto_fraction, 5) if weight == _weighting.AUTO else None
+        self._feedback_auto = (_FeedbackWeight(feedback_auto_fraction, _weighting.DEFAULT_CALIBRATION_STEPS)
+                               if weight == _weighting.AUTO else None)
         self.feedback_reduction = feedback_reduction
         self.pool = pool
         self.gradient_filter = gradient_filter

@@ -337,7 +337,8 @@ class ExplanationTerm(keras.layers.Layer):
     required_annotations = ()
 
     def __init__(self, weight=1.0, name=None, auto_fraction=None, warmup_epochs=0, ramp_epochs=0,
-                 recalibrate="once", calibration_steps=5, **kwargs):
+                 recalibrate="once", calibration_steps=_weighting.DEFAULT_CALIBRATION_STEPS,
+                 **kwargs):
         # Explanation terms compute in float32 whatever the global mixed-precision
         # policy: normalised maps and second-order terms overflow float16.
         kwargs.setdefault("dtype", "float32")

@@ -38,7 +38,7 @@ from keras_egl import _compat
 from keras_egl._keras import keras, tf
 from keras_egl.validation import check_choice, check_float, check_positive_int
 
-__all__ = ["AUTO", "DEFAULT_AUTO_FRACTION", "RECALIBRATE", "schedule_factor", "WeightState",
+__all__ = ["AUTO", "DEFAULT_AUTO_FRACTION", "DEFAULT_CALIBRATION_STEPS", "RECALIBRATE", "schedule_factor", "WeightState",
            "calibration_update"]
 
 AUTO = "auto"
@@ -46,6 +46,8 @@ AUTO = "auto"
 #: benchmark's tasks (``reproductions/egl_benchmark.py``), never on test.
 DEFAULT_AUTO_FRACTION = 1.0
 RECALIBRATE = ("once", "epoch")
+#: Training steps whose gradient norms λ is measured on.
+DEFAULT_CALIBRATION_STEPS = 5
 
 
 def schedule_factor(epoch, warmup_epochs, ramp_epochs):
