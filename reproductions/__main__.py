@@ -23,7 +23,8 @@ def main(argv=None):
     cmp.add_argument("dir_a", type=Path)
     cmp.add_argument("dir_b", type=Path)
     cmp.add_argument("--abs-tol", type=float, default=0.15,
-                     help="allowed |a - b| for metrics in [0, 1] (accuracies, IoU, shares)")
+                     help="allowed |a - b| / scale for metrics within [-scale, scale] "
+                          "(accuracies, IoU, shares, differences; scale 100 for percent/BLEU/ROUGE)")
     cmp.add_argument("--rel-tol", type=float, default=0.5,
                      help="allowed |a - b| / max(|a|, |b|) for other metrics")
     cmp.add_argument("--out", type=Path, default=None, help="also write the comparison as markdown here")
