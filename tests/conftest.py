@@ -43,6 +43,9 @@ def mirrored_strategy():
 BINDING_AGNOSTIC = ("tests/data/", "tests/data_prep/", "tests/analysis/", "tests/metrics/test_sequence.py",
                     "tests/robustness/test_data.py", "tests/robustness/test_loaders.py",
                     "tests/robustness/test_count.py", "tests/reproductions/test_harness.py")
+# tests/test_keras_binding.py runs everything in subprocesses whose binding it sets
+# itself (TF_USE_LEGACY_KERAS stripped or given), so the leg's binding does not matter.
+BINDING_AGNOSTIC += ("tests/test_keras_binding.py",)
 BINDING_AGNOSTIC_EXCEPT = ("tests/data/test_toy_colors.py",)  # trains an rrr_mlp
 
 

@@ -436,10 +436,21 @@ class ExplanationGuidedModel(keras.Model):
             if isinstance(callbacks, list) and not any(isinstance(c, TermWeightSchedule) for c in callbacks):
                 callbacks.append(TermWeightSchedule())
             kwargs["callbacks"] = callbacks
+        self._build_training_state(x, y)
         try:
             return super().fit(x, y, *args, **kwargs)
         finally:
             self._mark_built()
+
+    def _build_training_state(self, x, y):
+        # Only once every variable the step trains exists (backbone and terms built):
+        # slots for a partial list would miss the variables created in the step.
+        if not self.built:
+            return
+        outputs = getattr(self.model, "outputs", None)
+        out_shape = _compat.static_shape(outputs[0]) if outputs and len(outputs) == 1 else None
+        with self.distribute_strategy.scope():
+            _compat.build_training_state(self, self.trainable_variables, y, out_shape)
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
         self._check_lengths(x, y, kwargs.get("sample_weight"))
