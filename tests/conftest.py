@@ -54,3 +54,8 @@ def pytest_collection_modifyitems(config, items):
         rel = Path(str(item.fspath)).resolve().relative_to(ROOT).as_posix()
         if rel.startswith(BINDING_AGNOSTIC) and not rel.startswith(BINDING_AGNOSTIC_EXCEPT):
             item.add_marker(pytest.mark.binding_agnostic)
+    # The end-to-end (`slow`) tests first, the README's (the longest) first of all:
+    # collected in path order they came last, and with two xdist workers one
+    # worker sat idle while the other finished a 1-2 minute test.
+    items.sort(key=lambda item: (item.get_closest_marker("slow") is None,
+                                 not item.nodeid.startswith("tests/test_readme.py")))
