@@ -1,4 +1,5 @@
-"""Command line: ``python -m reproductions list | run NAME [NAME ...] [--quick] ... | compare DIR_A DIR_B``."""
+"""Command line: ``python -m reproductions list | run NAME [NAME ...] [--quick] ... | compare DIR_A DIR_B |
+noise NAME [--seeds S ...]``."""
 
 import argparse
 import sys
@@ -28,17 +29,30 @@ def main(argv=None):
     cmp.add_argument("--rel-tol", type=float, default=0.5,
                      help="allowed |a - b| / max(|a|, |b|) for other metrics")
     cmp.add_argument("--out", type=Path, default=None, help="also write the comparison as markdown here")
+    cmp.add_argument("--noise", type=Path, default=None,
+                     help="measured seed spreads (default: reproductions/quick_noise.json)")
+    noise = sub.add_parser("noise", help="measure each row's seed spread of a quick mode (one binding)")
+    noise.add_argument("names", nargs="+")
+    noise.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    noise.add_argument("--file", type=Path, default=None, help="default: reproductions/quick_noise.json")
     args = parser.parse_args(argv)
     if args.command == "compare":
         from reproductions._compare import compare_dirs
 
-        text, n_bad = compare_dirs(args.dir_a, args.dir_b, args.abs_tol, args.rel_tol)
+        from reproductions._compare import load_noise
+
+        bands = load_noise(args.noise) if args.noise is not None else None
+        text, n_bad = compare_dirs(args.dir_a, args.dir_b, args.abs_tol, args.rel_tol, bands)
         print(text)
         if args.out is not None:
             args.out.write_text(text)
         return 1 if n_bad else 0
 
     registry = discover()
+    if args.command == "noise":
+        from reproductions._noise import measure_noise
+
+        return measure_noise(registry, args.names, args.seeds, args.file)
     if args.command == "list":
         for name, mod in registry.items():
             print(f"{name:32s} {mod.TITLE}")

@@ -49,3 +49,28 @@ def test_missing_reports_and_rows_are_disagreements(tmp_path):
     assert bad == 2 and "only_a" in text
     _, bad_empty = compare_dirs(tmp_path / "none_a", tmp_path / "none_b")
     assert bad_empty == 1
+
+
+def test_seed_spread_band_is_used_only_where_measured(tmp_path):
+    from reproductions._compare import row_key, seed_spread
+    from reproductions._noise import record
+
+    seeds = [{"rows": [{"setting": "m", "metric": "ROUGE", "ours": v},
+                       {"setting": "m", "metric": "seconds per epoch", "ours": 1.0}]} for v in (70.0, 40.0, 55.0)]
+    assert seed_spread(seeds) == {row_key("m", "ROUGE"): 30.0}  # timings never get a band
+    data = {}
+    record(data, "r1", seeds, "keras 3.x", [0, 1, 2])
+    record(data, "r1", seeds[:2], "tf_keras 2.x", [0, 1])
+    noise_file = tmp_path / "noise.json"
+    noise_file.write_text(json.dumps(data))
+    from reproductions._compare import load_noise
+
+    bands = load_noise(noise_file)
+    assert bands == {"r1": {row_key("m", "ROUGE"): 30.0}}
+    a, b = tmp_path / "a", tmp_path / "b"
+    _write(a, "r1", [("m", "ROUGE", 74.0)])
+    _write(b, "r1", [("m", "ROUGE", 50.0)])  # 24 points apart: outside 15, inside the 30 measured
+    assert compare_dirs(a, b, noise=bands)[1] == 0
+    assert compare_dirs(a, b, noise={})[1] == 1
+    _write(b, "r1", [("m", "ROUGE", 40.0)])  # 34 apart: outside the measured spread too
+    assert compare_dirs(a, b, noise=bands)[1] == 1
