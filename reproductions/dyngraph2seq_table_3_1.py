@@ -160,7 +160,7 @@ def _build(kind, kw, cfg, data, vocab_size, seed):
     if kind == "g2s":
         return Graph2Seq(num_nodes=data.num_nodes, num_features=len(data.keywords),
                          gcn_units=cfg["gcn_units"], hops=cfg["hops"],
-                         node_features=data.static_features(), **common, **kw)
+                         node_features=data.static_features(), seed=seed, **common, **kw)
     return DynGraph2Seq(num_nodes=data.num_nodes, num_features=len(data.keywords),
                         time_steps=data.time_steps, gcn_units=cfg["gcn_units"], hops=cfg["hops"],
                         node_features=np.asarray(data.node_features, np.float32), seed=seed,

@@ -159,3 +159,53 @@ def test_binding_agnostic_tests_do_not_reach_keras():
             if bad:
                 offenders.append(f"{rel}:{node.lineno} {bad}")
     assert files and not offenders, offenders
+
+
+_DUMP_SEEDED = """
+import sys, numpy as np
+from keras_egl import keras
+from keras_egl.models.dyngraph2seq import DynGraph2Seq, Graph2Seq, Seq2Seq
+out = {}
+models = {
+    "dyn": DynGraph2Seq(num_nodes=5, num_features=4, time_steps=3, vocab_size=9, gcn_units=4, hops=2, units=8,
+                        attention_units=8, readout="attention", seq_attention="monotonic", seed=3),
+    "g2s": Graph2Seq(num_nodes=5, num_features=4, vocab_size=9, gcn_units=4, hops=2, units=8, attention_units=8,
+                     seq_attention="bahdanau", seed=3),
+    "seq": Seq2Seq(num_nodes=5, vocab_size=9, units=8, attention_units=8, seq_attention="luong", seed=3),
+}
+inputs = {"dyn": {"features": np.ones([1, 3, 5, 4], "float32"), "adjacency": np.ones([1, 3, 5, 5], "float32")},
+          "g2s": {"features": np.ones([1, 5, 4], "float32"), "adjacency": np.ones([1, 5, 5], "float32")},
+          "seq": {"tokens": np.array([[1, 2, 3, 0]])}}
+for name, model in models.items():
+    model(dict(inputs[name], decoder_input=np.ones([1, 4], "int32")))
+    for i, v in enumerate(model.weights):
+        out[f"{name}/{i}"] = np.asarray(v)
+np.savez(sys.argv[1], **out)
+print("ok", "x", "y")
+"""
+
+
+def test_seeded_dyngraph2seq_models_start_from_the_same_weights_under_both_bindings(tmp_path):
+    # Unseeded initializers draw from different streams in Keras 3 and tf_keras; `seed=`
+    # seeds every initializer, so both bindings train the same model (the quick-mode
+    # comparison of dyngraph2seq_table_3_1 relies on it).
+    import numpy as np
+
+    script = tmp_path / "dump.py"
+    script.write_text(_DUMP_SEEDED)
+    for legacy in ("0", "1"):
+        env = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}
+        env.update(TF_USE_LEGACY_KERAS=legacy, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(ROOT))
+        out = subprocess.run([sys.executable, str(script), str(tmp_path / f"{legacy}.npz")], env=env,
+                             capture_output=True, text=True, timeout=300)
+        assert out.returncode == 0, out.stderr[-2000:]
+    k3, tk = np.load(tmp_path / "0.npz"), np.load(tmp_path / "1.npz")
+    assert sorted(k3.files) == sorted(tk.files) and len(k3.files) > 30
+    for key in k3.files:
+        np.testing.assert_array_equal(k3[key], tk[key], err_msg=key)
+    # Within a model every weight got its own seed: no two same-shaped random weights are equal.
+    for model in ("dyn", "g2s", "seq"):
+        random = [k3[k] for k in k3.files if k.startswith(model + "/") and len(np.unique(k3[k])) > 2]
+        for i in range(len(random)):
+            for j in range(i + 1, len(random)):
+                assert random[i].shape != random[j].shape or not np.array_equal(random[i], random[j])

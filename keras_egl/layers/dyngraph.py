@@ -42,6 +42,20 @@ def _fresh(initializer):
     return keras.initializers.deserialize(keras.initializers.serialize(initializer))
 
 
+def _offset_seed(initializer, offset):
+    """The same initializer with its seed moved by ``offset`` (unseeded: unchanged).
+
+    A seeded initializer draws the same numbers at every call, so the hops'
+    kernels would start correlated; each hop gets its own seed instead.
+    """
+    seed = getattr(initializer, "seed", None)
+    if seed is None or not offset:
+        return initializer
+    config = initializer.get_config()
+    config["seed"] = int(seed) + int(offset)
+    return type(initializer).from_config(config)
+
+
 def per_slice_initializer(initializer, shape):
     """Fan-correct initializer for a stacked ``[T, I, S, H]`` kernel.
 
@@ -274,7 +288,7 @@ class DynamicBiGCN(keras.layers.Layer):
             reg = self.first_layer_regularizer if k == 0 else None
             kernel = self.add_weight(
                 name=f"kernel_{k}", shape=(t_w, in_dim, self.streams, self.units),
-                initializer=self._kernel_init(t_w, in_dim), regularizer=reg, trainable=True)
+                initializer=self._kernel_init(t_w, in_dim, k), regularizer=reg, trainable=True)
             if self.kernel_regularizer is not None:
                 # Keep the L2 term separate from the group lasso on the first hop.
                 self.add_loss(lambda kern=kernel: self.kernel_regularizer(kern))
@@ -284,9 +298,10 @@ class DynamicBiGCN(keras.layers.Layer):
             self.biases.append(bias)
         super().build(input_shape)
 
-    def _kernel_init(self, t_w, in_dim):
+    def _kernel_init(self, t_w, in_dim, hop=0):
         init = per_slice_initializer(self.kernel_initializer,
                                      (1 if self.tied_init else t_w, in_dim, self.streams, self.units))
+        init = _offset_seed(init, hop)
         if not self.tied_init or t_w == 1:
             return init
 
@@ -416,6 +431,7 @@ class MaxPoolGraphReadout(ConsumesMask, keras.layers.Layer):
         activation: FC activation (default None, i.e. linear; the follow-up
             code uses ReLU without an FC layer).
         mask_inactive: exclude masked nodes from the max.
+        kernel_initializer: the FC layer's kernel initializer.
 
     Example:
         >>> g = MaxPoolGraphReadout(4)(tf.ones([2, 3, 5, 6]))
@@ -423,13 +439,16 @@ class MaxPoolGraphReadout(ConsumesMask, keras.layers.Layer):
         TensorShape([2, 3, 4])
     """
 
-    def __init__(self, units, activation=None, mask_inactive=True, **kwargs):
+    def __init__(self, units, activation=None, mask_inactive=True, kernel_initializer="glorot_uniform",
+                 **kwargs):
         super().__init__(**kwargs)
         self._accept_mask()
         self.units = check_positive_int(units, "units")
         self.activation = keras.activations.get(activation)
         self.mask_inactive = check_bool(mask_inactive, "mask_inactive")
-        self.dense = keras.layers.Dense(units, activation=self.activation, name="fc")
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.dense = keras.layers.Dense(units, activation=self.activation, name="fc",
+                                        kernel_initializer=self.kernel_initializer)
 
     def call(self, node_emb, mask=None):
         z = self.dense(node_emb)
@@ -446,7 +465,8 @@ class MaxPoolGraphReadout(ConsumesMask, keras.layers.Layer):
         config = super().get_config()
         config.update({"units": self.units,
                        "activation": keras.activations.serialize(self.activation),
-                       "mask_inactive": self.mask_inactive})
+                       "mask_inactive": self.mask_inactive,
+                       "kernel_initializer": keras.initializers.serialize(self.kernel_initializer)})
         return config
 
 
@@ -483,6 +503,7 @@ class NodeToGraphAttention(ConsumesMask, keras.layers.Layer):
 
     Args:
         mask_inactive: restrict the softmax to masked-in nodes.
+        kernel_initializer: the score layer's kernel initializer.
 
     Example:
         >>> g, a = NodeToGraphAttention()(tf.ones([2, 3, 5, 6]))
@@ -490,11 +511,12 @@ class NodeToGraphAttention(ConsumesMask, keras.layers.Layer):
         (TensorShape([2, 3, 6]), TensorShape([2, 3, 5]))
     """
 
-    def __init__(self, mask_inactive=True, **kwargs):
+    def __init__(self, mask_inactive=True, kernel_initializer="glorot_uniform", **kwargs):
         super().__init__(**kwargs)
         self._accept_mask()
         self.mask_inactive = check_bool(mask_inactive, "mask_inactive")
-        self.score = keras.layers.Dense(1, name="score")
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.score = keras.layers.Dense(1, name="score", kernel_initializer=self.kernel_initializer)
 
     def call(self, node_emb, mask=None):
         node_emb = tf.convert_to_tensor(node_emb)
@@ -508,7 +530,8 @@ class NodeToGraphAttention(ConsumesMask, keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update({"mask_inactive": self.mask_inactive})
+        config.update({"mask_inactive": self.mask_inactive,
+                       "kernel_initializer": keras.initializers.serialize(self.kernel_initializer)})
         return config
 
 

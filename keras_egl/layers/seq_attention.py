@@ -23,10 +23,10 @@ from keras_egl.validation import assert_values, check_float, check_positive_int
 _SCORES = ("bahdanau", "luong")
 
 
-def _check_seed(seed):
+def _check_seed(seed, name="seed"):
     if seed is not None and (isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer))):
-        raise TypeError(f"`seed` must be an int or None; received {type(seed).__name__} {seed!r}.")
-    return seed
+        raise TypeError(f"`{name}` must be an int or None; received {type(seed).__name__} {seed!r}.")
+    return None if seed is None else int(seed)
 
 
 def _eager_range(x, name, low, high):
@@ -86,14 +86,25 @@ def monotonic_expected_alignment(p_choose, previous_alignment, eps=1e-10):
 
 
 class _ScoreMixin:
+    def _init(self, offset, default):
+        # One seed per weight (a seeded initializer repeats its draws); None: Keras' unseeded.
+        if self.init_seed is None:
+            return default
+        config = keras.initializers.get(default).get_config()
+        config["seed"] = self.init_seed + offset
+        return type(keras.initializers.get(default)).from_config(config)
+
     def _build_score(self, query_dim):
         if self.score == "bahdanau":
-            self.query_dense = keras.layers.Dense(self.units, use_bias=False, name="query")
-            self.memory_dense = keras.layers.Dense(self.units, use_bias=False, name="memory")
+            self.query_dense = keras.layers.Dense(self.units, use_bias=False, name="query",
+                                                  kernel_initializer=self._init(0, "glorot_uniform"))
+            self.memory_dense = keras.layers.Dense(self.units, use_bias=False, name="memory",
+                                                   kernel_initializer=self._init(1, "glorot_uniform"))
             self.v = self.add_weight(name="v", shape=(self.units,),
-                                     initializer="random_normal")
+                                     initializer=self._init(2, "random_normal"))
         else:
-            self.memory_dense = keras.layers.Dense(query_dim, use_bias=False, name="memory")
+            self.memory_dense = keras.layers.Dense(query_dim, use_bias=False, name="memory",
+                                                   kernel_initializer=self._init(1, "glorot_uniform"))
 
     def process_memory(self, memory):
         """Project the memory once per sequence: ``keys [B, T, units or Q]``.
@@ -136,6 +147,8 @@ class SoftmaxAttention(_ScoreMixin, ConsumesMask, keras.layers.Layer):
     Args:
         units: attention size (Bahdanau); ignored by Luong.
         score: ``"bahdanau"`` or ``"luong"``.
+        init_seed: seed of the score weights' initializers (None: Keras' unseeded
+            defaults; a seed gives the same weights under Keras 3 and tf_keras).
 
     Input/Output: see the module docstring; ``previous_alignment`` is ignored.
 
@@ -146,12 +159,13 @@ class SoftmaxAttention(_ScoreMixin, ConsumesMask, keras.layers.Layer):
         (TensorShape([2, 3]), TensorShape([2, 5]))
     """
 
-    def __init__(self, units=128, score="bahdanau", **kwargs):
+    def __init__(self, units=128, score="bahdanau", init_seed=None, **kwargs):
         super().__init__(**kwargs)
         self._accept_mask()
         _check_score(score)
         self.units = check_positive_int(units, "units")
         self.score = score
+        self.init_seed = _check_seed(init_seed, "init_seed")
 
     def build(self, input_shape):
         query_shape = tf.TensorShape(input_shape)
@@ -186,7 +200,7 @@ class SoftmaxAttention(_ScoreMixin, ConsumesMask, keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update({"units": self.units, "score": self.score})
+        config.update({"units": self.units, "score": self.score, "init_seed": self.init_seed})
         return config
 
 
@@ -213,6 +227,7 @@ class MonotonicAttention(_ScoreMixin, ConsumesMask, keras.layers.Layer):
         score_bias_init: initial score bias.
         sigmoid_noise: std of the training-time pre-sigmoid noise.
         seed: seed of that noise.
+        init_seed: seed of the score weights' initializers (as in :class:`SoftmaxAttention`).
 
     Example:
         >>> att = MonotonicAttention(8)
@@ -223,7 +238,7 @@ class MonotonicAttention(_ScoreMixin, ConsumesMask, keras.layers.Layer):
     """
 
     def __init__(self, units=128, score="bahdanau", score_bias_init=-1.0, sigmoid_noise=0.0,
-                 seed=None, **kwargs):
+                 seed=None, init_seed=None, **kwargs):
         super().__init__(**kwargs)
         self._accept_mask()
         _check_score(score)
@@ -232,6 +247,7 @@ class MonotonicAttention(_ScoreMixin, ConsumesMask, keras.layers.Layer):
         self.score_bias_init = check_float(score_bias_init, "score_bias_init")
         self.sigmoid_noise = check_float(sigmoid_noise, "sigmoid_noise", low=0.0)
         self.seed = _check_seed(seed)
+        self.init_seed = _check_seed(init_seed, "init_seed")
 
     def build(self, input_shape):
         query_shape = tf.TensorShape(input_shape)
@@ -277,7 +293,8 @@ class MonotonicAttention(_ScoreMixin, ConsumesMask, keras.layers.Layer):
         config = super().get_config()
         config.update({"units": self.units, "score": self.score,
                        "score_bias_init": self.score_bias_init,
-                       "sigmoid_noise": self.sigmoid_noise, "seed": self.seed})
+                       "sigmoid_noise": self.sigmoid_noise, "seed": self.seed,
+                       "init_seed": self.init_seed})
         return config
 
 

@@ -130,14 +130,31 @@ def strip_special(tokens, eos_id=EOS_ID, pad_id=PAD_ID, go_id=GO_ID):
     return out
 
 
-def _readout_layer(readout, units, mask_inactive):
+def _readout_layer(readout, units, mask_inactive, kernel_initializer="glorot_uniform"):
     """Graph readout shared by the dynamic and the static encoders."""
     if readout == "maxpool":
-        return MaxPoolGraphReadout(units, mask_inactive=mask_inactive, name="readout")
-    return NodeToGraphAttention(mask_inactive=mask_inactive, name="readout")
+        return MaxPoolGraphReadout(units, mask_inactive=mask_inactive, kernel_initializer=kernel_initializer,
+                                   name="readout")
+    return NodeToGraphAttention(mask_inactive=mask_inactive, kernel_initializer=kernel_initializer,
+                                name="readout")
 
 
 _SEQ_ATTENTIONS = (None, "none", "bahdanau", "luong", "monotonic", "monotonic_luong")
+
+
+def _seeded(seed, offset, default):
+    """``default`` seeded with ``seed + offset`` (``seed`` None: ``default`` unseeded).
+
+    Keras 3 and tf_keras draw unseeded initializers from different random
+    streams, so the same ``keras.utils.set_random_seed`` gives different
+    starting weights; seeded initializers give identical ones.
+    """
+    if seed is None:
+        return default
+    init = keras.initializers.get(default)
+    config = init.get_config()
+    config["seed"] = int(seed) * 100 + offset
+    return type(init).from_config(config)
 
 
 class _EncoderDecoder(keras.Model):
@@ -166,15 +183,27 @@ class _EncoderDecoder(keras.Model):
         self.max_decode_len = max_decode_len
         self.decoder_init = decoder_init
         self.go_id, self.eos_id, self.pad_id = go_id, eos_id, pad_id
-        self.token_embedding = keras.layers.Embedding(vocab_size, embed_dim, name="token_embedding")
-        self.decoder_cell = keras.layers.LSTMCell(units, name="decoder_cell")
-        att_kwargs = {}
+        if seed is not None and (isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer))):
+            raise TypeError(f"`seed` must be an int or None; received {type(seed).__name__} {seed!r}.")
+        self.seed = None if seed is None else int(seed)
+        self.token_embedding = keras.layers.Embedding(
+            vocab_size, embed_dim, name="token_embedding", embeddings_initializer=self._init(0, "uniform"))
+        self.decoder_cell = keras.layers.LSTMCell(
+            units, name="decoder_cell", kernel_initializer=self._init(1, "glorot_uniform"),
+            recurrent_initializer=self._init(2, "orthogonal"))
+        att_kwargs = {"init_seed": None if seed is None else int(seed) * 100 + 10}
         if seq_attention in ("monotonic", "monotonic_luong"):
-            att_kwargs = {"sigmoid_noise": sigmoid_noise, "seed": seed}
+            att_kwargs.update(sigmoid_noise=sigmoid_noise, seed=seed)
         self.attention = get_sequence_attention(seq_attention, attention_units, **att_kwargs)
         if self.attention is not None:
             self.attention.build((None, units))
-        self.output_layer = keras.layers.Dense(vocab_size, name="output")
+        self.output_layer = keras.layers.Dense(vocab_size, name="output",
+                                               kernel_initializer=self._init(3, "glorot_uniform"))
+
+    def _init(self, offset, default):
+        """The initializer of one weight: seeded from ``seed`` (offsets 0-9 decoder,
+        10-19 attention, 20+ encoder), or Keras' unseeded default."""
+        return _seeded(self.seed, offset, default)
 
     # -- to be provided by subclasses -------------------------------------------------
     def encode(self, inputs, training=None):  # pragma: no cover - abstract
@@ -449,7 +478,10 @@ class DynGraph2Seq(_EncoderDecoder):
         attention_units: attention size (128).
         max_decode_len: 15.
         decoder_init: ``"state"`` or ``"cell"``.
-        sigmoid_noise, seed: monotonic attention's training noise.
+        sigmoid_noise: monotonic attention's training noise.
+        seed: seeds every initializer (the same starting weights under Keras 3
+            and tf_keras, whose unseeded streams differ) and that noise; None:
+            Keras' unseeded defaults.
         node_features: optional forum-level features ``[N, D]`` or ``[T, N, D]``
             shared by all users; then ``inputs`` need no ``features`` and the
             first hop is computed once per batch (what makes T per-step weight
@@ -522,10 +554,14 @@ class DynGraph2Seq(_EncoderDecoder):
                                 include_self=include_self, edge_weights=edge_weights,
                                 first_layer_regularizer=first_reg, tied_init=tied_init,
                                 kernel_regularizer=keras.regularizers.L2(l2 / 2.0) if l2 else None,
+                                kernel_initializer=self._init(20, "glorot_uniform"),
                                 name="dynamic_gcn")
         node_dim = 2 * self.gcn.stream_units
-        self.readout_layer = _readout_layer(readout, readout_units or node_dim, mask_inactive)
+        self.readout_layer = _readout_layer(readout, readout_units or node_dim, mask_inactive,
+                                            self._init(40, "glorot_uniform"))
         self.encoder_lstm = keras.layers.LSTM(units, return_sequences=True, return_state=True,
+                                              kernel_initializer=self._init(41, "glorot_uniform"),
+                                              recurrent_initializer=self._init(42, "orthogonal"),
                                               name="encoder_lstm")
         self._build_decoder(units)
 
@@ -591,10 +627,10 @@ class Graph2Seq(_EncoderDecoder):
                  include_self=False, edge_weights="count", readout="maxpool", readout_units=None,
                  mask_inactive=True, seq_attention=None, l2=0.0, units=128, embed_dim=10,
                  attention_units=128, max_decode_len=15, decoder_init="state", node_features=None,
-                 **kwargs):
+                 seed=None, **kwargs):
         super().__init__(vocab_size, units=units, embed_dim=embed_dim, seq_attention=seq_attention,
                          attention_units=attention_units, max_decode_len=max_decode_len,
-                         decoder_init=decoder_init, **kwargs)
+                         decoder_init=decoder_init, seed=seed, **kwargs)
         num_nodes = check_positive_int(num_nodes, "num_nodes")
         num_features = check_positive_int(num_features, "num_features")
         l2 = check_non_negative(l2, "l2")
@@ -611,15 +647,19 @@ class Graph2Seq(_EncoderDecoder):
                      "hops": hops, "concat": concat, "include_self": include_self,
                      "edge_weights": edge_weights, "readout": readout,
                      "readout_units": readout_units, "mask_inactive": mask_inactive, "l2": l2,
-                     "node_features": nf.tolist() if nf is not None else None}
+                     "node_features": nf.tolist() if nf is not None else None, "seed": seed}
         self.gcn = DynamicBiGCN(gcn_units, hops=hops, time_steps=1, per_step_weights=False,
                                 concat=concat, include_self=include_self, edge_weights=edge_weights,
                                 kernel_regularizer=keras.regularizers.L2(l2 / 2.0) if l2 else None,
+                                kernel_initializer=self._init(20, "glorot_uniform"),
                                 name="static_gcn")
         node_dim = 2 * self.gcn.stream_units
-        self.readout_layer = _readout_layer(readout, readout_units or node_dim, mask_inactive)
-        self.state_h = keras.layers.Dense(units, activation="tanh", name="state_h")
-        self.state_c = keras.layers.Dense(units, name="state_c")
+        self.readout_layer = _readout_layer(readout, readout_units or node_dim, mask_inactive,
+                                            self._init(40, "glorot_uniform"))
+        self.state_h = keras.layers.Dense(units, activation="tanh", name="state_h",
+                                          kernel_initializer=self._init(41, "glorot_uniform"))
+        self.state_c = keras.layers.Dense(units, name="state_c",
+                                          kernel_initializer=self._init(42, "glorot_uniform"))
         self._build_decoder(node_dim)
 
     def encode(self, inputs, training=None):
@@ -667,8 +707,11 @@ class Seq2Seq(_EncoderDecoder):
         self._cfg = {"num_nodes": num_nodes, "node_embed_dim": node_embed_dim,
                      "sigmoid_noise": sigmoid_noise, "seed": seed}
         self.source_embedding = keras.layers.Embedding(num_nodes + 1, node_embed_dim, mask_zero=True,
+                                                       embeddings_initializer=self._init(20, "uniform"),
                                                        name="source_embedding")
         self.encoder_lstm = keras.layers.LSTM(units, return_sequences=True, return_state=True,
+                                              kernel_initializer=self._init(41, "glorot_uniform"),
+                                              recurrent_initializer=self._init(42, "orthogonal"),
                                               name="encoder_lstm")
         self._build_decoder(units)
 
