@@ -1,3 +1,4 @@
+import gc
 import os
 import sys
 from pathlib import Path
@@ -21,6 +22,22 @@ except RuntimeError:
 
 
 import pytest  # noqa: E402
+
+# Python's automatic full collections in a test process that has built thousands of
+# TF graphs took 15-80 s each: 456 s of garbage collection in a 2,345 s (summed over
+# both workers) Keras 3 run, some single collections 40-82 s inside tests that take
+# 3 s on their own. With automatic collection off and one explicit collection every
+# GC_EVERY tests, tests/terms + tests/layers (210 tests, one process) ran in 195 s
+# instead of 287 s with 2.0 GB peak RSS (2.6 GB with no collection at all).
+GC_EVERY = 50
+gc.disable()
+_tests_run = [0]
+
+
+def pytest_runtest_teardown(item, nextitem):
+    _tests_run[0] += 1
+    if _tests_run[0] % GC_EVERY == 0:
+        gc.collect()
 
 
 @pytest.fixture(scope="session")

@@ -27,6 +27,7 @@ from keras_egl import _compat
 from keras_egl._keras import keras, tf
 from keras_egl.explain import explainers as _explainers
 from keras_egl.explain.activations import ActivationModel
+from keras_egl.models.array_input import repeated_array_fit
 from keras_egl.terms import weighting as _weighting
 from keras_egl.terms.core import (ANNOTATION_KEYS, HAS_ANNOTATION, NEG_MASK, POS_MASK, REASONABILITY,  # noqa: F401
                                   ExplanationContext, ExplanationTerm, annotation_flags,
@@ -425,6 +426,7 @@ class ExplanationGuidedModel(keras.Model):
                              f"`{self._input_keys()[0]}`); got lengths {bad}.")
 
     def fit(self, x=None, y=None, *args, **kwargs):
+        """``keras.Model.fit``; arrays are fed as one repeated pipeline (:mod:`.array_input`)."""
         _compat.check_strategy(self)
         self._check_lengths(x, y, kwargs.get("sample_weight"))
         if self.dynamic_weights():
@@ -437,6 +439,9 @@ class ExplanationGuidedModel(keras.Model):
                 callbacks.append(TermWeightSchedule())
             kwargs["callbacks"] = callbacks
         self._build_training_state(x, y)
+        converted = repeated_array_fit(self, x, y, args, kwargs)
+        if converted is not None:
+            x, y, kwargs = converted
         try:
             return super().fit(x, y, *args, **kwargs)
         finally:
