@@ -36,8 +36,14 @@ _FALLBACK_KEYS = ("validation_split", "class_weight", "steps_per_epoch")
 def _is_array(a):
     if isinstance(a, np.ndarray):
         return a.ndim > 0 and a.dtype != object
-    return isinstance(a, tf.Tensor) and not isinstance(a, tf.SparseTensor) and a.shape.rank not in (None, 0) \
-        and tf.executing_eagerly()
+    return isinstance(a, tf.Tensor) and a.shape.rank not in (None, 0) and tf.executing_eagerly()
+
+
+def _batch_size(v):
+    """``v`` as a positive int, or ``None`` (Keras then names the bad argument itself)."""
+    if isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1:
+        return int(v)
+    return None
 
 
 def _structure_of_arrays(s):
@@ -82,7 +88,7 @@ def _validation(data, batch_size):
     if not all(_structure_of_arrays(p) for p in data if p is not None) or data[0] is None:
         return None
     parts = tuple(p for p in data if p is not None)
-    if len({_length(_as_tensors(p)) for p in parts}) != 1:
+    if len({_length(p) for p in parts}) != 1:
         return None  # let Keras raise its own error on mismatched lengths
     return _dataset(parts, batch_size, shuffle=False)
 
@@ -107,18 +113,18 @@ def repeated_array_fit(model, x, y, args, kwargs):
     n = _length(x)
     if n == 0:
         return None
-    batch_size = kwargs.get("batch_size") or 32
-    if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or batch_size < 1:
-        return None  # Keras names the bad argument
+    batch_size = _batch_size(kwargs.get("batch_size") or 32)
+    if batch_size is None:
+        return None
     parts = (x, y) if sample_weight is None else (x, y, sample_weight)
-    dataset, steps = _dataset(parts, int(batch_size), bool(shuffle))
+    dataset, steps = _dataset(parts, batch_size, bool(shuffle))
     kwargs = {k: v for k, v in kwargs.items() if k not in ("batch_size", "sample_weight", "shuffle")}
     kwargs["steps_per_epoch"] = steps
     kwargs["shuffle"] = False
     if kwargs.get("validation_data") is not None and kwargs.get("validation_steps") is None:
-        val_bs = kwargs.get("validation_batch_size") or batch_size
-        if isinstance(val_bs, (int, np.integer)) and not isinstance(val_bs, bool) and val_bs >= 1:
-            val = _validation(kwargs["validation_data"], int(val_bs))
+        val_bs = _batch_size(kwargs.get("validation_batch_size") or batch_size)
+        if val_bs is not None:
+            val = _validation(kwargs["validation_data"], val_bs)
             if val is not None:
                 kwargs["validation_data"], kwargs["validation_steps"] = val
                 kwargs.pop("validation_batch_size", None)
