@@ -23,21 +23,23 @@ except RuntimeError:
 
 import pytest  # noqa: E402
 
-# Python's automatic full collections in a test process that has built thousands of
-# TF graphs took 15-80 s each: 456 s of garbage collection in a 2,345 s (summed over
-# both workers) Keras 3 run, some single collections 40-82 s inside tests that take
-# 3 s on their own. With automatic collection off and one explicit collection every
-# GC_EVERY tests, tests/terms + tests/layers (210 tests, one process) ran in 195 s
-# instead of 287 s with 2.0 GB peak RSS (2.6 GB with no collection at all).
-GC_EVERY = 50
+# Garbage collection. Python's automatic full collections in a test process that has
+# built thousands of TF graphs took 15-80 s each, and with one explicit collection
+# every 50 tests some still took 40-141 s of wall time at ~2 s of CPU: the process was
+# waiting, not collecting. TensorFlow 2.21 destroys a tf.data iterator whose `fit`
+# raised (the bad-input tests do this again and again) by waiting for its autotuning
+# thread's timed sleep, whose period doubles with the iterator's age up to 60 s
+# (measured: freeing such an iterator 0-20 s old took 0.8-1.3 s with the collection,
+# 90 s old 52 s). So every test's garbage is collected right after the test, while its
+# iterators are young, and gc.freeze() then moves the survivors out of the collector's
+# view so each collection only walks what the last test allocated. (logfinish runs
+# after pytest has dropped the test's fixture values, so they are collected too.)
 gc.disable()
-_tests_run = [0]
 
 
-def pytest_runtest_teardown(item, nextitem):
-    _tests_run[0] += 1
-    if _tests_run[0] % GC_EVERY == 0:
-        gc.collect()
+def pytest_runtest_logfinish(nodeid, location):
+    gc.collect()
+    gc.freeze()
 
 
 @pytest.fixture(scope="session")
