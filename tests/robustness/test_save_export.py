@@ -11,7 +11,6 @@ read image/feature masks through ``ExplanationContext.mask``, which refuses the
 import json
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -70,59 +69,76 @@ def _data(name):
     return inputs, y, inputs["x"][:6]
 
 
-def _run(code):
-    res = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
-                         timeout=600, cwd=str(ROOT))
-    assert res.returncode == 0, res.stderr[:1500]
-    return json.loads(res.stdout.strip().splitlines()[-1])
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("name", NAMES)
-def test_reload_and_export_in_a_fresh_process(name, tmp_path):
+def _train_and_save(name, d):
+    """Fit, save ``.keras`` and a SavedModel into ``d``; returns what the fresh process must reproduce."""
     inputs, y, x = _data(name)
     model = _builders()[name]()
     model.compile(keras.optimizers.Adam(1e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     model.fit(inputs, y, batch_size=6, epochs=2, verbose=0)
-    model.save(tmp_path / "m.keras")
+    model.save(d / "m.keras")
     slots = [float(np.abs(v.numpy()).sum()) for v in optimizer_variables(model.optimizer)]
-    export_saved_model(model, tmp_path / "sm")
-    np.savez(tmp_path / "x.npz", **(x if isinstance(x, dict) else {"x": x}))
+    export_saved_model(model, d / "sm")
+    np.savez(d / "x.npz", **(x if isinstance(x, dict) else {"x": x}))
     expected = model.serving_outputs(x).numpy()
     if name != "bayesian":
-        np.testing.assert_allclose(expected, model.predict(x, verbose=0), atol=1e-5)
-    maps = model.explain(x).numpy()
-    # One fresh process: the SavedModel first, before keras_egl is imported; then the .keras file.
-    got = _run(f"""
-        import json, sys, numpy as np, tensorflow as tf
-        m = tf.saved_model.load({str(tmp_path / 'sm')!r})
-        data = np.load({str(tmp_path / 'x.npz')!r})
-        feed = {{k: tf.constant(data[k]) for k in data.files}}
-        out = m.signatures["serving_default"](**feed)["outputs"].numpy()
-        ex = m.signatures["explain"](**feed)["maps"].numpy()
-        without = not any(k.startswith("keras_egl") for k in sys.modules)
-        import keras_egl
-        from keras_egl import keras
-        from keras_egl._compat import optimizer_variables
-        r = keras.models.load_model({str(tmp_path / 'm.keras')!r})
-        x = feed if len(feed) > 1 else feed["x"]
-        print(json.dumps({{"out": out.tolist(), "maps": ex.tolist(), "without_keras_egl": without,
-                          "reloaded_out": r.serving_outputs(x).numpy().tolist(),
-                          "reloaded_maps": r.explain(x).numpy().tolist(),
-                          "iterations": int(r.optimizer.iterations),
-                          "slots": [float(np.abs(v.numpy()).sum()) for v in optimizer_variables(r.optimizer)],
-                          "explainer": r.get_config()["explainer"] and r.explainer_object.get_config(),
-                          "metrics": [s[0].name for s in r._state.metric_specs]}}))
-    """)
-    assert got["without_keras_egl"] is True
-    for key in ("out", "reloaded_out"):
-        np.testing.assert_allclose(np.array(got[key]), expected, atol=1e-5, err_msg=key)
-    for key in ("maps", "reloaded_maps"):
-        np.testing.assert_allclose(np.array(got[key]), maps, atol=1e-5, err_msg=key)
-    assert got["iterations"] == 4
-    np.testing.assert_allclose(got["slots"], slots, rtol=1e-6)
-    if name == "gnes":  # its own node Grad-CAM, no image-mask metric (see the module docstring)
-        assert got["explainer"] is None and got["metrics"] == []
-    else:
-        assert got["explainer"]["relu"] is False
-        assert got["metrics"] == ["iou50"]
+        np.testing.assert_allclose(expected, model.predict(x, verbose=0), atol=1e-5, err_msg=name)
+    return {"out": expected, "maps": model.explain(x).numpy(), "slots": slots}
+
+
+# One fresh process for all seven models (a process start with TensorFlow costs
+# ~10 s): every SavedModel is served before keras_egl is imported, then every
+# .keras file is loaded.
+_FRESH = """
+import json, sys, numpy as np, tensorflow as tf
+names, root = sys.argv[1].split(","), sys.argv[2]
+served = {}
+for name in names:
+    m = tf.saved_model.load(f"{root}/{name}/sm")
+    data = np.load(f"{root}/{name}/x.npz")
+    feed = {k: tf.constant(data[k]) for k in data.files}
+    served[name] = (feed, m.signatures["serving_default"](**feed)["outputs"].numpy(),
+                    m.signatures["explain"](**feed)["maps"].numpy())
+without = not any(k.startswith("keras_egl") for k in sys.modules)
+import keras_egl
+from keras_egl import keras
+from keras_egl._compat import optimizer_variables
+got = {}
+for name, (feed, out, ex) in served.items():
+    r = keras.models.load_model(f"{root}/{name}/m.keras")
+    x = feed if len(feed) > 1 else feed["x"]
+    got[name] = {"out": out.tolist(), "maps": ex.tolist(), "without_keras_egl": without,
+                 "reloaded_out": r.serving_outputs(x).numpy().tolist(),
+                 "reloaded_maps": r.explain(x).numpy().tolist(),
+                 "iterations": int(r.optimizer.iterations),
+                 "slots": [float(np.abs(v.numpy()).sum()) for v in optimizer_variables(r.optimizer)],
+                 "explainer": r.get_config()["explainer"] and r.explainer_object.get_config(),
+                 "metrics": [s[0].name for s in r._state.metric_specs]}
+print(json.dumps(got))
+"""
+
+
+@pytest.mark.slow
+def test_reload_and_export_in_a_fresh_process(tmp_path):
+    want = {}
+    for name in NAMES:
+        (tmp_path / name).mkdir()
+        want[name] = _train_and_save(name, tmp_path / name)
+    res = subprocess.run([sys.executable, "-c", _FRESH, ",".join(NAMES), str(tmp_path)], capture_output=True,
+                         text=True, timeout=900, cwd=str(ROOT))
+    assert res.returncode == 0, res.stderr[-1500:]
+    fresh = json.loads(res.stdout.strip().splitlines()[-1])
+    assert sorted(fresh) == sorted(NAMES)
+    for name in NAMES:
+        got, expected = fresh[name], want[name]
+        assert got["without_keras_egl"] is True
+        for key in ("out", "reloaded_out"):
+            np.testing.assert_allclose(np.array(got[key]), expected["out"], atol=1e-5, err_msg=f"{name}: {key}")
+        for key in ("maps", "reloaded_maps"):
+            np.testing.assert_allclose(np.array(got[key]), expected["maps"], atol=1e-5, err_msg=f"{name}: {key}")
+        assert got["iterations"] == 4, name
+        np.testing.assert_allclose(got["slots"], expected["slots"], rtol=1e-6, err_msg=name)
+        if name == "gnes":  # its own node Grad-CAM, no image-mask metric (see the module docstring)
+            assert got["explainer"] is None and got["metrics"] == [], name
+        else:
+            assert got["explainer"]["relu"] is False, name
+            assert got["metrics"] == ["iou50"], name
