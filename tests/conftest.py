@@ -28,9 +28,9 @@ import pytest  # noqa: E402
 # every 50 tests some still took 40-141 s of wall time at ~2 s of CPU: the process was
 # waiting, not collecting. TensorFlow 2.21 destroys a tf.data iterator whose `fit`
 # raised (the bad-input tests do this again and again) by waiting for its autotuning
-# thread's timed sleep, whose period doubles with the iterator's age up to 60 s
-# (measured: freeing such an iterator 0-20 s old took 0.8-1.3 s with the collection,
-# 90 s old 52 s). So every test's garbage is collected right after the test, while its
+# thread's timed sleep, which is longer the older the iterator (measured: freeing such
+# an iterator 0-20 s old took 0.8-1.3 s with the collection, 90 s old 52 s;
+# docs/performance.md). So every test's garbage is collected right after the test, while its
 # iterators are young, and gc.freeze() then moves the survivors out of the collector's
 # view so each collection only walks what the last test allocated. (logfinish runs
 # after pytest has dropped the test's fixture values, so they are collected too.)
